@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The domain in plain Rust: no GStreamer, GLib or tensor types. Elements adapt buffers to these.
+
+pub mod metrics;
+pub mod midi;
+pub mod notes;
+pub mod roll;
+pub mod soundfont;
+pub mod synth;
+pub mod transcribe;

@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Rule-based roll-to-notes conversion, streaming, frame by frame.
+//!
+//! Three stages, each with a bounded look-ahead so the whole is usable live:
+//! 1. optional Gaussian smoothing of the key probabilities over time (Sight to Sound; sigma in
+//!    frames, kernel radius ceil(3 sigma), edge frames repeated);
+//! 2. per-key thresholding with hysteresis: a key goes down when its probability reaches
+//!    `threshold` and up when it falls below `threshold - hysteresis`; with an onset channel, a
+//!    rising onset above `onset_threshold` on a held key re-strikes it (ends the note and starts
+//!    a new one), and may also start a note whose frame probability is only above the lower
+//!    hysteresis bound;
+//! 3. notes shorter than `min_frames` frames are dropped.
+//!
+//! A frame leaves the tracker once its decision is final: the look-ahead is
+//! `radius + min_frames - 1` frames ([`NoteTracker::latency_frames`]).
+
+use std::collections::VecDeque;
+
+use thiserror::Error;
+
+use super::notes::{Nanos, Note, NoteEvent, events_to_notes};
+use super::roll::{ProbFrame, RollLayout, VelocityFrame};
+
+#[derive(Debug, Error, PartialEq)]
+pub enum TrackerError {
+    #[error("invalid parameter {name} = {value}: {why}")]
+    Param {
+        name: &'static str,
+        value: f64,
+        why: &'static str,
+    },
+    #[error("frame has {got} keys, expected {expected}")]
+    Keys { got: usize, expected: usize },
+}
+
+/// Parameters of the rule-based conversion.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackerParams {
+    /// Probability at which a key goes down.
+    pub threshold: f32,
+    /// A down key goes up when its probability falls below `threshold - hysteresis`.
+    pub hysteresis: f32,
+    /// Notes shorter than this many frames are dropped (1 keeps everything).
+    pub min_frames: usize,
+    /// Onset probability that re-strikes a held key (only with an onset channel).
+    pub onset_threshold: f32,
+    /// Gaussian smoothing over time, sigma in frames; 0 disables it.
+    pub smoothing_sigma: f32,
+    /// Velocity of every note.
+    pub velocity: u8,
+}
+
+impl Default for TrackerParams {
+    fn default() -> Self {
+        TrackerParams {
+            threshold: 0.4,
+            hysteresis: 0.1,
+            min_frames: 2,
+            onset_threshold: 0.5,
+            smoothing_sigma: 0.0,
+            velocity: 100,
+        }
+    }
+}
+
+impl TrackerParams {
+    pub fn validate(&self) -> Result<(), TrackerError> {
+        let err = |name, value: f64, why| Err(TrackerError::Param { name, value, why });
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return err("threshold", self.threshold as f64, "must be in (0, 1]");
+        }
+        if !(self.hysteresis >= 0.0 && self.hysteresis < self.threshold) {
+            return err(
+                "hysteresis",
+                self.hysteresis as f64,
+                "must be in [0, threshold)",
+            );
+        }
+        if self.min_frames == 0 {
+            return err("min_frames", 0.0, "must be at least 1");
+        }
+        if !(self.onset_threshold > 0.0 && self.onset_threshold <= 1.0) {
+            return err(
+                "onset_threshold",
+                self.onset_threshold as f64,
+                "must be in (0, 1]",
+            );
+        }
+        if !(self.smoothing_sigma >= 0.0 && self.smoothing_sigma <= 50.0) {
+            return err(
+                "smoothing_sigma",
+                self.smoothing_sigma as f64,
+                "must be in [0, 50]",
+            );
+        }
+        if self.velocity == 0 || self.velocity > 127 {
+            return err("velocity", self.velocity as f64, "must be in 1..=127");
+        }
+        Ok(())
+    }
+
+    /// Smoothing kernel radius in frames.
+    pub fn radius(&self) -> usize {
+        if self.smoothing_sigma > 0.0 {
+            (3.0 * self.smoothing_sigma).ceil() as usize
+        } else {
+            0
+        }
+    }
+}
+
+/// When a frame is shown and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FrameTime {
+    pub pts: Nanos,
+    pub duration: Nanos,
+}
+
+/// A frame whose decisions are final.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackedFrame {
+    pub time: FrameTime,
+    /// Keys down (velocity) and, in the onset channel, keys struck in this frame.
+    pub roll: VelocityFrame,
+    /// Note-offs then note-ons at `time.pts`.
+    pub events: Vec<NoteEvent>,
+}
+
+/// A candidate note of one key from stage 2, in frame indices; `end` is exclusive.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    start: u64,
+    end: Option<u64>,
+}
+
+/// Streaming converter: push probability frames, get final frames with note events.
+#[derive(Debug)]
+pub struct NoteTracker {
+    params: TrackerParams,
+    layout: RollLayout,
+    kernel: Vec<f32>,
+    /// Raw frames waiting for smoothing: (index, frame).
+    raw: VecDeque<(u64, ProbFrame)>,
+    /// Last raw frame, repeated past the end when draining.
+    first_raw: Option<ProbFrame>,
+    /// Next raw index pushed.
+    n_pushed: u64,
+    /// Next index to smooth and threshold.
+    n_stage2: u64,
+    /// Next index to output.
+    n_out: u64,
+    times: VecDeque<FrameTime>,
+    /// Stage 2 state per key.
+    down: Vec<bool>,
+    prev_onset: Vec<bool>,
+    candidates: Vec<VecDeque<Candidate>>,
+    /// Whether each key sounds in the last output frame.
+    sounding: Vec<bool>,
+    last_end: Nanos,
+}
+
+impl NoteTracker {
+    /// A tracker for frames of `layout` (its format is ignored: input is probabilities).
+    pub fn new(params: TrackerParams, layout: RollLayout) -> Result<Self, TrackerError> {
+        params.validate()?;
+        let r = params.radius();
+        let kernel = if r == 0 {
+            vec![1.0]
+        } else {
+            let s = params.smoothing_sigma;
+            let w: Vec<f32> = (-(r as i64)..=r as i64)
+                .map(|i| (-(i * i) as f32 / (2.0 * s * s)).exp())
+                .collect();
+            let sum: f32 = w.iter().sum();
+            w.into_iter().map(|x| x / sum).collect()
+        };
+        let keys = layout.keys;
+        Ok(NoteTracker {
+            params,
+            layout,
+            kernel,
+            raw: VecDeque::new(),
+            first_raw: None,
+            n_pushed: 0,
+            n_stage2: 0,
+            n_out: 0,
+            times: VecDeque::new(),
+            down: vec![false; keys],
+            prev_onset: vec![false; keys],
+            candidates: vec![VecDeque::new(); keys],
+            sounding: vec![false; keys],
+            last_end: 0,
+        })
+    }
+
+    pub fn params(&self) -> &TrackerParams {
+        &self.params
+    }
+
+    pub fn layout(&self) -> &RollLayout {
+        &self.layout
+    }
+
+    /// Frames a frame waits in the tracker before it is output.
+    pub fn latency_frames(&self) -> usize {
+        self.params.radius() + self.params.min_frames - 1
+    }
+
+    /// Forget everything (after a flush or seek).
+    pub fn reset(&mut self) {
+        *self = NoteTracker::new(self.params, self.layout).expect("params were validated");
+    }
+
+    /// Add the next frame; returns the frames that became final.
+    pub fn push(
+        &mut self,
+        frame: ProbFrame,
+        time: FrameTime,
+    ) -> Result<Vec<TrackedFrame>, TrackerError> {
+        if frame.keys() != self.layout.keys {
+            return Err(TrackerError::Keys {
+                got: frame.keys(),
+                expected: self.layout.keys,
+            });
+        }
+        let mut frame = frame;
+        sanitize(&mut frame.frame);
+        if let Some(o) = frame.onset.as_mut() {
+            sanitize(o);
+        }
+        if self.first_raw.is_none() {
+            self.first_raw = Some(frame.clone());
+        }
+        self.last_end = self.last_end.max(time.pts.saturating_add(time.duration));
+        self.raw.push_back((self.n_pushed, frame));
+        self.times.push_back(time);
+        self.n_pushed += 1;
+        let r = self.params.radius() as u64;
+        while self.n_stage2 + r < self.n_pushed {
+            self.stage2_next();
+        }
+        Ok(self.output_ready(false))
+    }
+
+    /// End of stream: output every pending frame, then the note-offs of keys still down at
+    /// the end of the last frame (returned separately, at that time).
+    pub fn finish(&mut self) -> (Vec<TrackedFrame>, Vec<NoteEvent>) {
+        while self.n_stage2 < self.n_pushed {
+            self.stage2_next();
+        }
+        for (k, c) in self.candidates.iter_mut().enumerate() {
+            if let Some(last) = c.back_mut() {
+                if last.end.is_none() {
+                    last.end = Some(self.n_pushed);
+                }
+            }
+            self.down[k] = false;
+        }
+        let frames = self.output_ready(true);
+        let time = self.last_end;
+        let mut tail = Vec::new();
+        for (k, s) in self.sounding.iter_mut().enumerate() {
+            if std::mem::take(s) {
+                tail.push(NoteEvent::Off {
+                    time,
+                    pitch: self.layout.note(k),
+                });
+            }
+        }
+        (frames, tail)
+    }
+
+    /// Smooth raw frame `n_stage2` and run hysteresis on it.
+    fn stage2_next(&mut self) {
+        let i = self.n_stage2;
+        let r = self.params.radius() as i64;
+        let keys = self.layout.keys;
+        let front = self.raw.front().map(|(j, _)| *j).unwrap_or(i);
+        let get = |idx: i64| -> &ProbFrame {
+            // Clamp to the frames that exist: edges repeat.
+            let idx = idx.clamp(0, self.n_pushed as i64 - 1) as u64;
+            if idx < front {
+                self.first_raw.as_ref().expect("a frame was pushed")
+            } else {
+                &self.raw[(idx - front) as usize].1
+            }
+        };
+        let mut p = vec![0f32; keys];
+        for (w, off) in self.kernel.iter().zip(-r..=r) {
+            let f = get(i as i64 + off);
+            for (acc, v) in p.iter_mut().zip(&f.frame) {
+                *acc += w * v;
+            }
+        }
+        let onset: Option<Vec<bool>> = get(i as i64).onset.as_ref().map(|o| {
+            o.iter()
+                .map(|&v| v >= self.params.onset_threshold)
+                .collect()
+        });
+        let on_thr = self.params.threshold;
+        let off_thr = self.params.threshold - self.params.hysteresis;
+        for k in 0..keys {
+            let rising = onset.as_ref().is_some_and(|o| o[k] && !self.prev_onset[k]);
+            if self.down[k] {
+                if p[k] < off_thr {
+                    self.down[k] = false;
+                    self.close(k, i);
+                } else if rising {
+                    self.close(k, i);
+                    self.candidates[k].push_back(Candidate {
+                        start: i,
+                        end: None,
+                    });
+                }
+            } else if p[k] >= on_thr || (rising && p[k] >= off_thr) {
+                self.down[k] = true;
+                self.candidates[k].push_back(Candidate {
+                    start: i,
+                    end: None,
+                });
+            }
+            if let Some(o) = &onset {
+                self.prev_onset[k] = o[k];
+            }
+        }
+        self.n_stage2 += 1;
+        // Raw frames older than i + 1 - r are no longer needed (keep the first for edges).
+        while let Some((j, _)) = self.raw.front() {
+            if (*j as i64) < i as i64 + 1 - r {
+                self.raw.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn close(&mut self, k: usize, at: u64) {
+        if let Some(last) = self.candidates[k].back_mut() {
+            if last.end.is_none() {
+                last.end = Some(at);
+            }
+        }
+    }
+
+    /// Output frames whose decisions are final.
+    fn output_ready(&mut self, draining: bool) -> Vec<TrackedFrame> {
+        let m = self.params.min_frames as u64;
+        let mut out = Vec::new();
+        while self.n_out < self.n_stage2 && (draining || self.n_out + m <= self.n_stage2) {
+            let j = self.n_out;
+            let time = self.times.pop_front().unwrap_or_default();
+            let mut roll = VelocityFrame::silent(self.layout.keys, true);
+            let mut offs = Vec::new();
+            let mut ons = Vec::new();
+            for k in 0..self.layout.keys {
+                let c = &mut self.candidates[k];
+                while c.front().is_some_and(|n| n.end.is_some_and(|e| e <= j)) {
+                    c.pop_front();
+                }
+                let kept = c.front().is_some_and(|n| {
+                    n.start <= j
+                        && match n.end {
+                            Some(e) => e - n.start >= m,
+                            None => self.n_stage2 - n.start >= m,
+                        }
+                });
+                let starts_here = kept && c.front().is_some_and(|n| n.start == j);
+                let pitch = self.layout.note(k);
+                if self.sounding[k] && (!kept || starts_here) {
+                    offs.push(NoteEvent::Off {
+                        time: time.pts,
+                        pitch,
+                    });
+                }
+                if kept {
+                    roll.frame[k] = self.params.velocity;
+                    if starts_here {
+                        if let Some(o) = roll.onset.as_mut() {
+                            o[k] = self.params.velocity;
+                        }
+                        ons.push(NoteEvent::On {
+                            time: time.pts,
+                            pitch,
+                            velocity: self.params.velocity,
+                        });
+                    }
+                }
+                self.sounding[k] = kept;
+            }
+            offs.extend(ons);
+            out.push(TrackedFrame {
+                time,
+                roll,
+                events: offs,
+            });
+            self.n_out += 1;
+        }
+        out
+    }
+}
+
+/// Probabilities outside [0, 1] are clamped; NaN counts as 0.
+fn sanitize(values: &mut [f32]) {
+    for v in values {
+        *v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+    }
+}
+
+/// Convert a whole roll at once (frames at `times`) to notes.
+pub fn roll_to_notes(
+    frames: &[ProbFrame],
+    times: &[FrameTime],
+    layout: RollLayout,
+    params: TrackerParams,
+) -> Result<Vec<Note>, TrackerError> {
+    let mut tracker = NoteTracker::new(params, layout)?;
+    let mut events = Vec::new();
+    for (f, t) in frames.iter().zip(times) {
+        for tf in tracker.push(f.clone(), *t)? {
+            events.extend(tf.events);
+        }
+    }
+    let (rest, tail) = tracker.finish();
+    events.extend(rest.into_iter().flat_map(|tf| tf.events));
+    events.extend(tail);
+    let end = times.last().map(|t| t.pts + t.duration).unwrap_or(0);
+    Ok(events_to_notes(&events, end))
+}
+
+/// Times of `n` frames at `fps_num/fps_den` frames per second.
+pub fn constant_rate_times(n: usize, fps_num: u32, fps_den: u32) -> Vec<FrameTime> {
+    let starts = super::notes::frame_times(n + 1, fps_num, fps_den);
+    starts
+        .windows(2)
+        .map(|w| FrameTime {
+            pts: w[0],
+            duration: w[1] - w[0],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::notes::MSECOND;
+    use crate::core::roll::ValueFormat;
+
+    fn layout(keys: usize, onset: bool) -> RollLayout {
+        RollLayout {
+            format: ValueFormat::F32,
+            keys,
+            lowest_note: 60,
+            onset,
+        }
+    }
+
+    /// Frames of one key with these probabilities.
+    fn key_frames(p: &[f32]) -> Vec<ProbFrame> {
+        p.iter()
+            .map(|&v| ProbFrame {
+                frame: vec![v],
+                onset: None,
+            })
+            .collect()
+    }
+
+    fn params(min_frames: usize, sigma: f32) -> TrackerParams {
+        TrackerParams {
+            threshold: 0.5,
+            hysteresis: 0.2,
+            min_frames,
+            smoothing_sigma: sigma,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn hysteresis_keeps_a_wobbling_key_down() {
+        // 0.35 is below the on threshold 0.5 but above the off threshold 0.3.
+        let f = key_frames(&[0.0, 0.6, 0.35, 0.55, 0.35, 0.1, 0.0]);
+        let times = constant_rate_times(f.len(), 25, 1);
+        let notes = roll_to_notes(&f, &times, layout(1, false), params(1, 0.0)).unwrap();
+        assert_eq!(notes, vec![Note::new(60, 40 * MSECOND, 200 * MSECOND, 100)]);
+    }
+
+    #[test]
+    fn short_notes_are_dropped_and_latency_is_min_frames_minus_one() {
+        let f = key_frames(&[0.9, 0.0, 0.9, 0.9, 0.9, 0.0, 0.9, 0.9]);
+        let times = constant_rate_times(f.len(), 25, 1);
+        let mut t = NoteTracker::new(params(3, 0.0), layout(1, false)).unwrap();
+        assert_eq!(t.latency_frames(), 2);
+        let mut out = Vec::new();
+        for (i, (fr, tm)) in f.iter().zip(&times).enumerate() {
+            let got = t.push(fr.clone(), *tm).unwrap();
+            // After frame i, frames up to i - 2 are out.
+            out.extend(got);
+            assert_eq!(out.len(), (i + 1).saturating_sub(2));
+        }
+        let (rest, tail) = t.finish();
+        out.extend(rest);
+        assert_eq!(out.len(), 8);
+        let down: Vec<bool> = out.iter().map(|f| f.roll.is_down(0)).collect();
+        // The 1-frame blip and the trailing 2-frame note are too short.
+        assert_eq!(down, [false, false, true, true, true, false, false, false]);
+        assert!(out[2].roll.is_struck(0));
+        assert_eq!(
+            out[2].events,
+            vec![NoteEvent::On {
+                time: 80 * MSECOND,
+                pitch: 60,
+                velocity: 100
+            }]
+        );
+        assert_eq!(
+            out[5].events,
+            vec![NoteEvent::Off {
+                time: 200 * MSECOND,
+                pitch: 60
+            }]
+        );
+        assert!(tail.is_empty());
+    }
+
+    #[test]
+    fn note_held_at_end_is_released_at_end_of_last_frame() {
+        let f = key_frames(&[0.0, 0.9, 0.9]);
+        let mut t = NoteTracker::new(params(1, 0.0), layout(1, false)).unwrap();
+        for (fr, tm) in f.iter().zip(constant_rate_times(3, 25, 1)) {
+            t.push(fr.clone(), tm).unwrap();
+        }
+        let (_, tail) = t.finish();
+        assert_eq!(
+            tail,
+            vec![NoteEvent::Off {
+                time: 120 * MSECOND,
+                pitch: 60
+            }]
+        );
+    }
+
+    #[test]
+    fn onset_channel_restrikes_held_key() {
+        let p = [0.9f32; 6];
+        let o = [0.9, 0.8, 0.0, 0.7, 0.0, 0.0];
+        let frames: Vec<ProbFrame> = p
+            .iter()
+            .zip(o)
+            .map(|(&p, o)| ProbFrame {
+                frame: vec![p],
+                onset: Some(vec![o]),
+            })
+            .collect();
+        let times = constant_rate_times(6, 25, 1);
+        let notes = roll_to_notes(&frames, &times, layout(1, true), params(1, 0.0)).unwrap();
+        assert_eq!(
+            notes,
+            vec![
+                Note::new(60, 0, 120 * MSECOND, 100),
+                Note::new(60, 120 * MSECOND, 240 * MSECOND, 100)
+            ]
+        );
+    }
+
+    #[test]
+    fn smoothing_fills_a_one_frame_dropout_and_adds_latency() {
+        let f = key_frames(&[0.0, 0.9, 0.9, 0.9, 0.0, 0.9, 0.9, 0.9, 0.0, 0.0, 0.0]);
+        let times = constant_rate_times(f.len(), 25, 1);
+        let plain = roll_to_notes(&f, &times, layout(1, false), params(1, 0.0)).unwrap();
+        assert_eq!(plain.len(), 2);
+        let p = params(1, 1.0);
+        assert_eq!(
+            NoteTracker::new(p, layout(1, false))
+                .unwrap()
+                .latency_frames(),
+            3
+        );
+        let smooth = roll_to_notes(&f, &times, layout(1, false), p).unwrap();
+        assert_eq!(smooth.len(), 1, "{smooth:?}");
+        assert!(smooth[0].start <= 40 * MSECOND && smooth[0].end >= 320 * MSECOND);
+    }
+
+    #[test]
+    fn streaming_equals_batch_and_keys_are_independent() {
+        // Two keys, deterministic pseudo-random probabilities.
+        let mut x: u32 = 12345;
+        let mut frames = Vec::new();
+        for _ in 0..200 {
+            let mut f = ProbFrame::silent(2, false);
+            for v in f.frame.iter_mut() {
+                x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+                *v = (x >> 8) as f32 / (1u32 << 24) as f32;
+            }
+            frames.push(f);
+        }
+        let times = constant_rate_times(200, 30, 1);
+        let p = params(3, 1.5);
+        let both = roll_to_notes(&frames, &times, layout(2, false), p).unwrap();
+        for key in 0..2 {
+            let single: Vec<ProbFrame> = frames
+                .iter()
+                .map(|f| ProbFrame {
+                    frame: vec![f.frame[key]],
+                    onset: None,
+                })
+                .collect();
+            let notes = roll_to_notes(&single, &times, layout(1, false), p).unwrap();
+            let of_key: Vec<Note> = both
+                .iter()
+                .filter(|n| n.pitch == 60 + key as u8)
+                .copied()
+                .collect();
+            let shifted: Vec<Note> = notes
+                .iter()
+                .map(|n| Note {
+                    pitch: 60 + key as u8,
+                    ..*n
+                })
+                .collect();
+            assert_eq!(of_key, shifted);
+        }
+        assert!(
+            both.iter()
+                .all(|n| n.end - n.start >= 3 * times[0].duration - 1)
+        );
+    }
+
+    #[test]
+    fn bad_params_and_frames_are_errors() {
+        let mut p = TrackerParams::default();
+        p.hysteresis = 0.5;
+        assert!(matches!(
+            NoteTracker::new(p, layout(1, false)),
+            Err(TrackerError::Param {
+                name: "hysteresis",
+                ..
+            })
+        ));
+        let mut t = NoteTracker::new(TrackerParams::default(), layout(2, false)).unwrap();
+        assert_eq!(
+            t.push(ProbFrame::silent(3, false), FrameTime::default())
+                .unwrap_err(),
+            TrackerError::Keys {
+                got: 3,
+                expected: 2
+            }
+        );
+    }
+}

@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: MPL-2.0
+
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use crate::caps::{self, MIDI_TICK, MIDI_TICK_INTERVAL};
+use crate::core::notes::NoteEvent;
+use crate::core::roll::{AnyFrame, RollLayout, ValueFormat};
+use crate::core::transcribe::{FrameTime, NoteTracker, TrackedFrame, TrackerParams};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "roll2midi",
+        gst::DebugColorFlags::empty(),
+        Some("Piano roll to notes"),
+    )
+});
+
+const DEFAULT_THRESHOLD: f32 = 0.4;
+const DEFAULT_HYSTERESIS: f32 = 0.1;
+const DEFAULT_MIN_NOTE_DURATION_MS: u32 = 60;
+const DEFAULT_ONSET_THRESHOLD: f32 = 0.5;
+const DEFAULT_SMOOTHING: f32 = 0.0;
+const DEFAULT_VELOCITY: u32 = 100;
+const DEFAULT_TAIL_MS: u32 = 1000;
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    threshold: f32,
+    hysteresis: f32,
+    min_note_duration_ms: u32,
+    onset_threshold: f32,
+    smoothing: f32,
+    velocity: u32,
+    tail_ms: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            threshold: DEFAULT_THRESHOLD,
+            hysteresis: DEFAULT_HYSTERESIS,
+            min_note_duration_ms: DEFAULT_MIN_NOTE_DURATION_MS,
+            onset_threshold: DEFAULT_ONSET_THRESHOLD,
+            smoothing: DEFAULT_SMOOTHING,
+            velocity: DEFAULT_VELOCITY,
+            tail_ms: DEFAULT_TAIL_MS,
+        }
+    }
+}
+
+impl Settings {
+    fn params(&self, frame: gst::ClockTime) -> TrackerParams {
+        let frame_ms = frame.nseconds() as f64 / 1e6;
+        let min_frames = if frame_ms > 0.0 {
+            (self.min_note_duration_ms as f64 / frame_ms - 1e-6)
+                .ceil()
+                .max(1.0) as usize
+        } else {
+            1
+        };
+        TrackerParams {
+            threshold: self.threshold,
+            hysteresis: self.hysteresis.min(self.threshold * 0.999),
+            min_frames,
+            onset_threshold: self.onset_threshold,
+            smoothing_sigma: self.smoothing,
+            velocity: self.velocity.clamp(1, 127) as u8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Output {
+    Roll,
+    Midi,
+}
+
+struct State {
+    in_layout: RollLayout,
+    frame_duration: gst::ClockTime,
+    output: Output,
+    tracker: NoteTracker,
+    /// Next expected PTS, for buffers without one.
+    next_pts: Option<gst::ClockTime>,
+    /// MIDI output: time up to which ticks and events were sent.
+    midi_pos: Option<gst::ClockTime>,
+}
+
+pub struct Roll2Midi {
+    sinkpad: gst::Pad,
+    srcpad: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+impl Roll2Midi {
+    fn state(&self) -> MutexGuard<'_, Option<State>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn settings(&self) -> Settings {
+        *self.settings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sink_chain(
+        &self,
+        _pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut guard = self.state();
+        let Some(state) = guard.as_mut() else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("No caps before the first buffer")
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let map = buffer.map_readable().map_err(|_| {
+            gst::element_imp_error!(self, gst::ResourceError::Read, ("Cannot map buffer"));
+            gst::FlowError::Error
+        })?;
+        let frame = AnyFrame::from_bytes(&state.in_layout, map.as_slice()).map_err(|e| {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ("Bad roll buffer: {e}"),
+                ["Upstream must send one frame per buffer as its caps describe"]
+            );
+            gst::FlowError::Error
+        })?;
+        drop(map);
+        let pts = buffer
+            .pts()
+            .or(state.next_pts)
+            .unwrap_or(gst::ClockTime::ZERO);
+        let duration = buffer.duration().unwrap_or(state.frame_duration);
+        state.next_pts = Some(pts + duration);
+        let time = FrameTime {
+            pts: pts.nseconds(),
+            duration: duration.nseconds(),
+        };
+        let frames = state.tracker.push(frame.into_prob(), time).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
+            gst::FlowError::Error
+        })?;
+        let out = self.render(state, frames, Vec::new(), None);
+        drop(guard);
+        self.push_all(out)
+    }
+
+    /// Turn final frames into output buffers.
+    fn render(
+        &self,
+        state: &mut State,
+        frames: Vec<TrackedFrame>,
+        tail: Vec<NoteEvent>,
+        end: Option<gst::ClockTime>,
+    ) -> Vec<gst::Buffer> {
+        let mut out = Vec::new();
+        match state.output {
+            Output::Roll => {
+                for f in frames {
+                    let mut buf = gst::Buffer::from_mut_slice(f.roll.to_bytes());
+                    {
+                        let b = buf.get_mut().expect("new buffer is writable");
+                        b.set_pts(gst::ClockTime::from_nseconds(f.time.pts));
+                        b.set_duration(gst::ClockTime::from_nseconds(f.time.duration));
+                    }
+                    out.push(buf);
+                }
+            }
+            Output::Midi => {
+                for f in frames {
+                    let t = gst::ClockTime::from_nseconds(f.time.pts);
+                    self.midi_until(state, t, !f.events.is_empty(), &mut out);
+                    for e in &f.events {
+                        out.push(midi_buffer(&e.to_midi(0), t));
+                    }
+                }
+                if let Some(end) = end {
+                    self.midi_until(state, end, !tail.is_empty(), &mut out);
+                    for e in &tail {
+                        out.push(midi_buffer(&e.to_midi(0), end));
+                    }
+                    // Ticks after the last note-off, so a synthesiser renders the release.
+                    let tail_end =
+                        end + gst::ClockTime::from_mseconds(self.settings().tail_ms as u64);
+                    self.midi_until(state, tail_end, false, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// MIDI ticks on every multiple of 10 ms after the last position and before `t` (at `t` too
+    /// when no event is sent there), as midiparse does.
+    fn midi_until(
+        &self,
+        state: &mut State,
+        t: gst::ClockTime,
+        event_at_t: bool,
+        out: &mut Vec<gst::Buffer>,
+    ) {
+        let iv = MIDI_TICK_INTERVAL.nseconds();
+        let from = match state.midi_pos {
+            // First output: no ticks before the first frame.
+            None => {
+                state.midi_pos = Some(t);
+                if !event_at_t && t.nseconds() % iv == 0 {
+                    out.push(midi_buffer(&[MIDI_TICK], t));
+                }
+                return;
+            }
+            Some(p) => p.nseconds(),
+        };
+        let mut g = (from / iv + 1) * iv;
+        while g < t.nseconds() || (g == t.nseconds() && !event_at_t) {
+            out.push(midi_buffer(&[MIDI_TICK], gst::ClockTime::from_nseconds(g)));
+            g += iv;
+        }
+        state.midi_pos = Some(t.max(gst::ClockTime::from_nseconds(from)));
+    }
+
+    fn push_all(&self, bufs: Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if bufs.is_empty() {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let mut list = gst::BufferList::new_sized(bufs.len());
+        {
+            let l = list.get_mut().expect("new list is writable");
+            for b in bufs {
+                l.add(b);
+            }
+        }
+        self.srcpad.push_list(list)
+    }
+
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let out = {
+            let mut guard = self.state();
+            let Some(state) = guard.as_mut() else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            let (frames, tail) = state.tracker.finish();
+            let end = state.next_pts;
+            let out = self.render(state, frames, tail, end);
+            state.tracker.reset();
+            state.midi_pos = None;
+            out
+        };
+        self.push_all(out)
+    }
+
+    fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let (layout, framerate) = caps::parse_roll_caps(caps).map_err(|e| {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ("Unusable roll caps: {e}")
+            );
+            gst::loggable_error!(CAT, "bad caps")
+        })?;
+        let out_layout = RollLayout {
+            format: ValueFormat::U8,
+            onset: true,
+            ..layout
+        };
+        let mut candidates = caps::roll_caps(&out_layout, framerate);
+        candidates.merge(caps::midi_event_caps());
+        let allowed = self.srcpad.peer_query_caps(Some(&candidates));
+        if allowed.is_empty() {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                (
+                    "Downstream accepts neither a {} roll nor {}",
+                    caps::ROLL_NAME,
+                    caps::MIDI_EVENT_NAME
+                ),
+                [
+                    "Link roll2midi to midisynth, midienc, fluiddec or another element taking these caps"
+                ]
+            );
+            return Err(gst::loggable_error!(CAT, "not negotiated"));
+        }
+        let mut out_caps = allowed;
+        out_caps.fixate();
+        let output = match out_caps.structure(0).map(|s| s.name().as_str()) {
+            Some(caps::MIDI_EVENT_NAME) => Output::Midi,
+            _ => Output::Roll,
+        };
+        let frame_duration = caps::frame_duration(framerate);
+        let params = self.settings().params(frame_duration);
+        let tracker = NoteTracker::new(params, layout).map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Settings, ("{e}"));
+            gst::loggable_error!(CAT, "bad settings")
+        })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "input {layout:?} at {framerate}, output {output:?}, {params:?}, latency {} frames",
+            tracker.latency_frames()
+        );
+        *self.state() = Some(State {
+            in_layout: layout,
+            frame_duration,
+            output,
+            tracker,
+            next_pts: None,
+            midi_pos: None,
+        });
+        if !self.srcpad.push_event(gst::event::Caps::new(&out_caps)) {
+            return Err(gst::loggable_error!(CAT, "downstream refused {out_caps}"));
+        }
+        let _ = self
+            .obj()
+            .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        Ok(())
+    }
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        use gst::EventView;
+        gst::log!(CAT, obj = pad, "event {event:?}");
+        match event.view() {
+            EventView::Caps(c) => {
+                let caps = c.caps_owned();
+                // Finish what the old caps started.
+                if self.state().is_some() && self.drain().is_err() {
+                    return false;
+                }
+                self.set_caps(&caps).is_ok()
+            }
+            EventView::Eos(_) => {
+                let _ = self.drain();
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
+            EventView::FlushStop(_) => {
+                if let Some(s) = self.state().as_mut() {
+                    s.tracker.reset();
+                    s.next_pts = None;
+                    s.midi_pos = None;
+                }
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
+            EventView::Gap(g) => {
+                // No frames for a while: keys are up then.
+                let (ts, dur) = g.get();
+                let silent = {
+                    let guard = self.state();
+                    guard.as_ref().map(|s| (s.in_layout, s.frame_duration))
+                };
+                match silent {
+                    Some((layout, fd)) => {
+                        // All-zero bytes are key-up in both value formats.
+                        let mut buf = gst::Buffer::from_mut_slice(vec![0u8; layout.frame_bytes()]);
+                        {
+                            let b = buf.get_mut().expect("new buffer is writable");
+                            b.set_pts(ts);
+                            b.set_duration(dur.unwrap_or(fd));
+                        }
+                        self.sink_chain(pad, buf).is_ok()
+                    }
+                    None => gst::Pad::event_default(pad, Some(&*self.obj()), event),
+                }
+            }
+            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
+        }
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        use gst::QueryViewMut;
+        match query.view_mut() {
+            QueryViewMut::Latency(q) => {
+                let mut upstream = gst::query::Latency::new();
+                if !self.sinkpad.peer_query(&mut upstream) {
+                    return false;
+                }
+                let (live, min, max) = upstream.result();
+                let ours = self.latency();
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "our latency {ours}, upstream {min}..{max:?}"
+                );
+                q.set(live, min + ours, max.map(|m| m + ours));
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    /// Look-ahead in time: the frames the tracker holds back.
+    fn latency(&self) -> gst::ClockTime {
+        self.state()
+            .as_ref()
+            .map(|s| s.frame_duration * s.tracker.latency_frames() as u64)
+            .unwrap_or(gst::ClockTime::ZERO)
+    }
+}
+
+fn midi_buffer(bytes: &[u8], pts: gst::ClockTime) -> gst::Buffer {
+    let mut buf = gst::Buffer::from_slice(bytes.to_vec());
+    buf.get_mut().expect("new buffer is writable").set_pts(pts);
+    buf
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for Roll2Midi {
+    const NAME: &'static str = "GstPianolaRoll2Midi";
+    type Type = super::Roll2Midi;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let sinkpad =
+            gst::Pad::builder_from_template(&klass.pad_template("sink").expect("template"))
+                .chain_function(|pad, parent, buffer| {
+                    Roll2Midi::catch_panic_pad_function(
+                        parent,
+                        || Err(gst::FlowError::Error),
+                        |imp| imp.sink_chain(pad, buffer),
+                    )
+                })
+                .event_function(|pad, parent, event| {
+                    Roll2Midi::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.sink_event(pad, event),
+                    )
+                })
+                .build();
+        let srcpad = gst::Pad::builder_from_template(&klass.pad_template("src").expect("template"))
+            .query_function(|pad, parent, query| {
+                Roll2Midi::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.src_query(pad, query),
+                )
+            })
+            .build();
+        Roll2Midi {
+            sinkpad,
+            srcpad,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(None),
+        }
+    }
+}
+
+impl ObjectImpl for Roll2Midi {
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).expect("add sink pad");
+        obj.add_pad(&self.srcpad).expect("add src pad");
+    }
+
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecFloat::builder("threshold")
+                    .nick("Threshold")
+                    .blurb("Probability at which a key goes down (Audeo: 0.4)")
+                    .minimum(0.01)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_THRESHOLD)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("hysteresis")
+                    .nick("Hysteresis")
+                    .blurb("A down key goes up when its probability falls below threshold - hysteresis")
+                    .minimum(0.0)
+                    .maximum(0.99)
+                    .default_value(DEFAULT_HYSTERESIS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-note-duration")
+                    .nick("Minimum note duration")
+                    .blurb("Notes shorter than this (milliseconds, rounded up to whole frames) are dropped; adds that many frames of latency")
+                    .maximum(2000)
+                    .default_value(DEFAULT_MIN_NOTE_DURATION_MS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("onset-threshold")
+                    .nick("Onset threshold")
+                    .blurb("Onset probability that re-strikes a held key (when the roll has an onset channel)")
+                    .minimum(0.01)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_ONSET_THRESHOLD)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("smoothing")
+                    .nick("Smoothing")
+                    .blurb("Gaussian smoothing over time, sigma in frames (0 = off); adds ceil(3 sigma) frames of latency")
+                    .minimum(0.0)
+                    .maximum(50.0)
+                    .default_value(DEFAULT_SMOOTHING)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("velocity")
+                    .nick("Velocity")
+                    .blurb("MIDI velocity of every note")
+                    .minimum(1)
+                    .maximum(127)
+                    .default_value(DEFAULT_VELOCITY)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("tail")
+                    .nick("Tail")
+                    .blurb("MIDI output: milliseconds of 0xF9 ticks after the last note-off, so a synthesiser renders the release")
+                    .maximum(60_000)
+                    .default_value(DEFAULT_TAIL_MS)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "threshold" => s.threshold = value.get().expect("type checked upstream"),
+            "hysteresis" => s.hysteresis = value.get().expect("type checked upstream"),
+            "min-note-duration" => {
+                s.min_note_duration_ms = value.get().expect("type checked upstream")
+            }
+            "onset-threshold" => s.onset_threshold = value.get().expect("type checked upstream"),
+            "smoothing" => s.smoothing = value.get().expect("type checked upstream"),
+            "velocity" => s.velocity = value.get().expect("type checked upstream"),
+            "tail" => s.tail_ms = value.get().expect("type checked upstream"),
+            _ => unimplemented!(),
+        }
+        gst::debug!(CAT, imp = self, "{} set", pspec.name());
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings();
+        match pspec.name() {
+            "threshold" => s.threshold.to_value(),
+            "hysteresis" => s.hysteresis.to_value(),
+            "min-note-duration" => s.min_note_duration_ms.to_value(),
+            "onset-threshold" => s.onset_threshold.to_value(),
+            "smoothing" => s.smoothing.to_value(),
+            "velocity" => s.velocity.to_value(),
+            "tail" => s.tail_ms.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for Roll2Midi {}
+
+impl ElementImpl for Roll2Midi {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Piano roll to MIDI",
+                "Filter/Converter/Audio",
+                "Turns per-frame key probabilities into notes (threshold with hysteresis, \
+                 onsets, minimum length, smoothing) as a velocity roll or MIDI events",
+                "Pianola developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let sink = gst::PadTemplate::new(
+                "sink",
+                gst::PadDirection::Sink,
+                gst::PadPresence::Always,
+                &caps::roll_template_caps(&[ValueFormat::F32, ValueFormat::U8]),
+            )
+            .expect("sink template");
+            let mut src_caps = caps::roll_template_caps(&[ValueFormat::U8]);
+            src_caps.merge(caps::midi_event_caps());
+            let src = gst::PadTemplate::new(
+                "src",
+                gst::PadDirection::Src,
+                gst::PadPresence::Always,
+                &src_caps,
+            )
+            .expect("src template");
+            vec![src, sink]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        let ret = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToReady {
+            *self.state() = None;
+        }
+        Ok(ret)
+    }
+}

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `roll2midi`: key probabilities to notes.
+//!
+//! Takes `application/x-piano-roll` probabilities (one buffer per video frame, as video2roll
+//! makes them) and outputs either a velocity roll (`format=U8, channels=frame+onset`) or MIDI
+//! events (`audio/x-midi-event`, one message per buffer with 0xF9 ticks every 10 ms, as
+//! midiparse sends them), whichever downstream accepts (the roll first).
+//!
+//! The conversion is rule-based: optional Gaussian smoothing over time, a threshold with
+//! hysteresis, re-strikes from the onset channel, and a minimum note length. It holds back
+//! `smoothing radius + minimum note frames - 1` frames, which it reports as latency.
+//!
+//! ```text
+//! gst-launch-1.0 ... ! video2roll ! roll2midi threshold=0.4 ! fluiddec ! autoaudiosink
+//! gst-launch-1.0 ... ! video2roll ! roll2midi ! midienc ! filesink location=out.mid
+//! ```
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+
+glib::wrapper! {
+    pub struct Roll2Midi(ObjectSubclass<imp::Roll2Midi>) @extends gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "roll2midi",
+        gst::Rank::NONE,
+        Roll2Midi::static_type(),
+    )
+}
