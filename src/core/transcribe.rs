@@ -8,11 +8,12 @@
 //!    `threshold` and up when it falls below `threshold - hysteresis`; with an onset channel, a
 //!    rising onset above `onset_threshold` on a held key re-strikes it (ends the note and starts
 //!    a new one), and may also start a note whose frame probability is only above the lower
-//!    hysteresis bound;
+//!    hysteresis bound; a key that drops out for at most `max_dropout` frames and comes back
+//!    without an onset is taken as held all along (a flicker of the model, not a release);
 //! 3. notes shorter than `min_frames` frames are dropped.
 //!
 //! A frame leaves the tracker once its decision is final: the look-ahead is
-//! `radius + min_frames - 1` frames ([`NoteTracker::latency_frames`]).
+//! `radius + min_frames + max_dropout - 1` frames ([`NoteTracker::latency_frames`]).
 
 use std::collections::VecDeque;
 
@@ -42,6 +43,9 @@ pub struct TrackerParams {
     pub hysteresis: f32,
     /// Notes shorter than this many frames are dropped (1 keeps everything).
     pub min_frames: usize,
+    /// A key below the release threshold for at most this many frames, then down again
+    /// without an onset, is bridged into one note (0 = every dip releases the key).
+    pub max_dropout: usize,
     /// Onset probability that re-strikes a held key (only with an onset channel).
     pub onset_threshold: f32,
     /// Gaussian smoothing over time, sigma in frames; 0 disables it.
@@ -56,6 +60,7 @@ impl Default for TrackerParams {
             threshold: 0.4,
             hysteresis: 0.1,
             min_frames: 2,
+            max_dropout: 0,
             onset_threshold: 0.5,
             smoothing_sigma: 0.0,
             velocity: 100,
@@ -79,6 +84,13 @@ impl TrackerParams {
         if self.min_frames == 0 {
             return err("min_frames", 0.0, "must be at least 1");
         }
+        if self.max_dropout > 100 {
+            return err(
+                "max_dropout",
+                self.max_dropout as f64,
+                "must be at most 100 frames",
+            );
+        }
         if !(self.onset_threshold > 0.0 && self.onset_threshold <= 1.0) {
             return err(
                 "onset_threshold",
@@ -97,6 +109,13 @@ impl TrackerParams {
             return err("velocity", self.velocity as f64, "must be in 1..=127");
         }
         Ok(())
+    }
+
+    /// Frames from a frame on (itself included) that decide it, beyond the smoothing radius:
+    /// a note is kept once it has `min_frames` frames, and a dip it has at its end may take
+    /// `max_dropout` more to tell a release from a dropout.
+    fn decision_frames(&self) -> usize {
+        self.min_frames + self.max_dropout
     }
 
     /// Smoothing kernel radius in frames.
@@ -153,6 +172,8 @@ pub struct NoteTracker {
     /// Stage 2 state per key.
     down: Vec<bool>,
     prev_onset: Vec<bool>,
+    /// Per key: start of the current run of frames below the release threshold while down.
+    low_since: Vec<Option<u64>>,
     candidates: Vec<VecDeque<Candidate>>,
     /// Whether each key sounds in the last output frame.
     sounding: Vec<bool>,
@@ -187,6 +208,7 @@ impl NoteTracker {
             times: VecDeque::new(),
             down: vec![false; keys],
             prev_onset: vec![false; keys],
+            low_since: vec![None; keys],
             candidates: vec![VecDeque::new(); keys],
             sounding: vec![false; keys],
             last_end: 0,
@@ -203,7 +225,7 @@ impl NoteTracker {
 
     /// Frames a frame waits in the tracker before it is output.
     pub fn latency_frames(&self) -> usize {
-        self.params.radius() + self.params.min_frames - 1
+        self.params.radius() + self.params.decision_frames() - 1
     }
 
     /// Forget everything (after a flush or seek).
@@ -248,12 +270,9 @@ impl NoteTracker {
         while self.n_stage2 < self.n_pushed {
             self.stage2_next();
         }
-        for (k, c) in self.candidates.iter_mut().enumerate() {
-            if let Some(last) = c.back_mut() {
-                if last.end.is_none() {
-                    last.end = Some(self.n_pushed);
-                }
-            }
+        for k in 0..self.layout.keys {
+            let end = self.low_since[k].take().unwrap_or(self.n_pushed);
+            self.close(k, end);
             self.down[k] = false;
         }
         let frames = self.output_ready(true);
@@ -299,18 +318,28 @@ impl NoteTracker {
         });
         let on_thr = self.params.threshold;
         let off_thr = self.params.threshold - self.params.hysteresis;
+        let max_dropout = self.params.max_dropout as u64;
         for k in 0..keys {
             let rising = onset.as_ref().is_some_and(|o| o[k] && !self.prev_onset[k]);
             if self.down[k] {
                 if p[k] < off_thr {
-                    self.down[k] = false;
-                    self.close(k, i);
-                } else if rising {
-                    self.close(k, i);
-                    self.candidates[k].push_back(Candidate {
-                        start: i,
-                        end: None,
-                    });
+                    let since = *self.low_since[k].get_or_insert(i);
+                    if i + 1 - since > max_dropout {
+                        // Released at the start of the dip.
+                        self.down[k] = false;
+                        self.low_since[k] = None;
+                        self.close(k, since);
+                    }
+                } else {
+                    // A dip that came back without an onset was a dropout: the key stayed down.
+                    let since = self.low_since[k].take();
+                    if rising {
+                        self.close(k, since.unwrap_or(i));
+                        self.candidates[k].push_back(Candidate {
+                            start: i,
+                            end: None,
+                        });
+                    }
                 }
             } else if p[k] >= on_thr || (rising && p[k] >= off_thr) {
                 self.down[k] = true;
@@ -345,8 +374,9 @@ impl NoteTracker {
     /// Output frames whose decisions are final.
     fn output_ready(&mut self, draining: bool) -> Vec<TrackedFrame> {
         let m = self.params.min_frames as u64;
+        let d = self.params.decision_frames() as u64;
         let mut out = Vec::new();
-        while self.n_out < self.n_stage2 && (draining || self.n_out + m <= self.n_stage2) {
+        while self.n_out < self.n_stage2 && (draining || self.n_out + d <= self.n_stage2) {
             let j = self.n_out;
             let time = self.times.pop_front().unwrap_or_default();
             let mut roll = VelocityFrame::silent(self.layout.keys, true);
@@ -361,7 +391,8 @@ impl NoteTracker {
                     n.start <= j
                         && match n.end {
                             Some(e) => e - n.start >= m,
-                            None => self.n_stage2 - n.start >= m,
+                            // Down frames so far; a dip still undecided does not count.
+                            None => self.low_since[k].unwrap_or(self.n_stage2) - n.start >= m,
                         }
                 });
                 let starts_here = kept && c.front().is_some_and(|n| n.start == j);
@@ -562,6 +593,48 @@ mod tests {
     }
 
     #[test]
+    fn dropouts_without_onset_are_bridged_and_add_latency() {
+        let f = key_frames(&[0.0, 0.9, 0.0, 0.9, 0.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0]);
+        let times = constant_rate_times(f.len(), 25, 1);
+        let mut p = params(1, 0.0);
+        p.max_dropout = 1;
+        assert_eq!(
+            NoteTracker::new(p, layout(1, false))
+                .unwrap()
+                .latency_frames(),
+            1
+        );
+        let notes = roll_to_notes(&f, &times, layout(1, false), p).unwrap();
+        // The one-frame dip at frame 2 is bridged; the two-frame dip at 4..6 is a release.
+        assert_eq!(
+            notes,
+            vec![
+                Note::new(60, 40 * MSECOND, 160 * MSECOND, 100),
+                Note::new(60, 240 * MSECOND, 320 * MSECOND, 100)
+            ]
+        );
+        // With an onset at frame 3, the dip is a re-strike: the first note ends at the dip.
+        let with_onset: Vec<ProbFrame> = f
+            .iter()
+            .enumerate()
+            .map(|(i, fr)| ProbFrame {
+                frame: fr.frame.clone(),
+                onset: Some(vec![if i == 3 { 0.9 } else { 0.0 }]),
+            })
+            .collect();
+        let notes = roll_to_notes(&with_onset, &times, layout(1, true), p).unwrap();
+        assert_eq!(notes[0], Note::new(60, 40 * MSECOND, 80 * MSECOND, 100));
+        assert_eq!(notes[1], Note::new(60, 120 * MSECOND, 160 * MSECOND, 100));
+        // A key still dipping at the end is released where the dip began.
+        let tail = key_frames(&[0.9, 0.9, 0.0]);
+        let mut p2 = p;
+        p2.max_dropout = 3;
+        let notes =
+            roll_to_notes(&tail, &constant_rate_times(3, 25, 1), layout(1, false), p2).unwrap();
+        assert_eq!(notes, vec![Note::new(60, 0, 80 * MSECOND, 100)]);
+    }
+
+    #[test]
     fn smoothing_fills_a_one_frame_dropout_and_adds_latency() {
         let f = key_frames(&[0.0, 0.9, 0.9, 0.9, 0.0, 0.9, 0.9, 0.9, 0.0, 0.0, 0.0]);
         let times = constant_rate_times(f.len(), 25, 1);
@@ -593,7 +666,8 @@ mod tests {
             frames.push(f);
         }
         let times = constant_rate_times(200, 30, 1);
-        let p = params(3, 1.5);
+        let mut p = params(3, 1.5);
+        p.max_dropout = 2;
         let both = roll_to_notes(&frames, &times, layout(2, false), p).unwrap();
         for key in 0..2 {
             let single: Vec<ProbFrame> = frames

@@ -22,6 +22,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_THRESHOLD: f32 = 0.4;
 const DEFAULT_HYSTERESIS: f32 = 0.1;
 const DEFAULT_MIN_NOTE_DURATION_MS: u32 = 60;
+const DEFAULT_MAX_DROPOUT_MS: u32 = 40;
 const DEFAULT_ONSET_THRESHOLD: f32 = 0.5;
 const DEFAULT_SMOOTHING: f32 = 0.0;
 const DEFAULT_VELOCITY: u32 = 100;
@@ -32,6 +33,7 @@ struct Settings {
     threshold: f32,
     hysteresis: f32,
     min_note_duration_ms: u32,
+    max_dropout_ms: u32,
     onset_threshold: f32,
     smoothing: f32,
     velocity: u32,
@@ -44,6 +46,7 @@ impl Default for Settings {
             threshold: DEFAULT_THRESHOLD,
             hysteresis: DEFAULT_HYSTERESIS,
             min_note_duration_ms: DEFAULT_MIN_NOTE_DURATION_MS,
+            max_dropout_ms: DEFAULT_MAX_DROPOUT_MS,
             onset_threshold: DEFAULT_ONSET_THRESHOLD,
             smoothing: DEFAULT_SMOOTHING,
             velocity: DEFAULT_VELOCITY,
@@ -55,17 +58,20 @@ impl Default for Settings {
 impl Settings {
     fn params(&self, frame: gst::ClockTime) -> TrackerParams {
         let frame_ms = frame.nseconds() as f64 / 1e6;
-        let min_frames = if frame_ms > 0.0 {
-            (self.min_note_duration_ms as f64 / frame_ms - 1e-6)
-                .ceil()
-                .max(1.0) as usize
-        } else {
-            1
+        let frames = |ms: u32| {
+            if frame_ms > 0.0 {
+                ms as f64 / frame_ms
+            } else {
+                0.0
+            }
         };
+        let min_frames = (frames(self.min_note_duration_ms) - 1e-6).ceil().max(1.0) as usize;
+        let max_dropout = (frames(self.max_dropout_ms) + 1e-6).floor().min(100.0) as usize;
         TrackerParams {
             threshold: self.threshold,
             hysteresis: self.hysteresis.min(self.threshold * 0.999),
             min_frames,
+            max_dropout,
             onset_threshold: self.onset_threshold,
             smoothing_sigma: self.smoothing,
             velocity: self.velocity.clamp(1, 127) as u8,
@@ -485,6 +491,13 @@ impl ObjectImpl for Roll2Midi {
                     .default_value(DEFAULT_MIN_NOTE_DURATION_MS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("max-dropout")
+                    .nick("Maximum dropout")
+                    .blurb("A key that dips for at most this long (milliseconds, rounded down to whole frames) and comes back without an onset is held through the dip; adds that many frames of latency")
+                    .maximum(4000)
+                    .default_value(DEFAULT_MAX_DROPOUT_MS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecFloat::builder("onset-threshold")
                     .nick("Onset threshold")
                     .blurb("Onset probability that re-strikes a held key (when the roll has an onset channel)")
@@ -529,6 +542,7 @@ impl ObjectImpl for Roll2Midi {
             "min-note-duration" => {
                 s.min_note_duration_ms = value.get().expect("type checked upstream")
             }
+            "max-dropout" => s.max_dropout_ms = value.get().expect("type checked upstream"),
             "onset-threshold" => s.onset_threshold = value.get().expect("type checked upstream"),
             "smoothing" => s.smoothing = value.get().expect("type checked upstream"),
             "velocity" => s.velocity = value.get().expect("type checked upstream"),
@@ -544,6 +558,7 @@ impl ObjectImpl for Roll2Midi {
             "threshold" => s.threshold.to_value(),
             "hysteresis" => s.hysteresis.to_value(),
             "min-note-duration" => s.min_note_duration_ms.to_value(),
+            "max-dropout" => s.max_dropout_ms.to_value(),
             "onset-threshold" => s.onset_threshold.to_value(),
             "smoothing" => s.smoothing.to_value(),
             "velocity" => s.velocity.to_value(),
