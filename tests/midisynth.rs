@@ -7,7 +7,7 @@ use common::*;
 use gst::prelude::*;
 use gstpianola::caps;
 use gstpianola::core::midi::notes_to_smf;
-use gstpianola::core::notes::{MSECOND, Note, SECOND};
+use gstpianola::core::notes::{MSECOND, Note};
 use gstpianola::core::roll::{RollLayout, ValueFormat, VelocityFrame};
 
 /// A short piece: C major arpeggio, last note-off at 2.0 s.
@@ -179,5 +179,4 @@ fn flush_resets_and_restarts_at_new_time() {
     assert!(b.flags().contains(gst::BufferFlags::DISCONT));
     let s = samples(&[b]);
     assert!(rms(&s) < 1e-3, "sound survived the flush: {}", rms(&s));
-    let _ = SECOND;
 }

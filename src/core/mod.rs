@@ -3,6 +3,7 @@
 
 pub mod metrics;
 pub mod midi;
+pub mod music;
 pub mod notes;
 pub mod roll;
 pub mod soundfont;

@@ -364,10 +364,10 @@ impl NoteTracker {
     }
 
     fn close(&mut self, k: usize, at: u64) {
-        if let Some(last) = self.candidates[k].back_mut() {
-            if last.end.is_none() {
-                last.end = Some(at);
-            }
+        if let Some(last) = self.candidates[k].back_mut()
+            && last.end.is_none()
+        {
+            last.end = Some(at);
         }
     }
 
@@ -700,8 +700,10 @@ mod tests {
 
     #[test]
     fn bad_params_and_frames_are_errors() {
-        let mut p = TrackerParams::default();
-        p.hysteresis = 0.5;
+        let p = TrackerParams {
+            hysteresis: 0.5,
+            ..Default::default()
+        };
         assert!(matches!(
             NoteTracker::new(p, layout(1, false)),
             Err(TrackerError::Param {

@@ -217,7 +217,7 @@ impl Roll2Midi {
             // First output: no ticks before the first frame.
             None => {
                 state.midi_pos = Some(t);
-                if !event_at_t && t.nseconds() % iv == 0 {
+                if !event_at_t && t.nseconds().is_multiple_of(iv) {
                     out.push(midi_buffer(&[MIDI_TICK], t));
                 }
                 return;
