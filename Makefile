@@ -26,7 +26,7 @@ lint: setup
 	$(CARGO) clippy --all-targets -- -D warnings
 
 test: lint
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 demo: release
 	./target/release/pianola demo --out-dir demo-out

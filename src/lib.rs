@@ -14,12 +14,14 @@ pub mod core;
 mod midienc;
 mod midisynth;
 pub mod model;
+mod pianosim;
 mod roll2midi;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     roll2midi::register(plugin)?;
     midisynth::register(plugin)?;
     midienc::register(plugin)?;
+    pianosim::register(plugin)?;
     Ok(())
 }
 

@@ -30,6 +30,22 @@ enum Command {
         #[arg(long, default_value = "demo-out")]
         out_dir: PathBuf,
     },
+    /// Save chosen frames of a pianosim render as PNG (to look at the renderer).
+    SimFrames {
+        /// MIDI file to play; default: the built-in piece.
+        #[arg(long)]
+        midi: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Times in seconds.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        at: Vec<f64>,
+        /// Render only the canonical 900x100 keyboard strip.
+        #[arg(long)]
+        canonical: bool,
+        #[arg(long, default_value = "sim-frames")]
+        out_dir: PathBuf,
+    },
     /// Render a MIDI file to a WAV file with a SoundFont.
     Synth {
         /// Standard MIDI File to play.
@@ -62,6 +78,13 @@ fn run(cli: Cli) -> Result<()> {
     gstpianola::plugin_register_static()?;
     match cli.command {
         Command::Demo { out_dir } => demo(&out_dir),
+        Command::SimFrames {
+            midi,
+            seed,
+            at,
+            canonical,
+            out_dir,
+        } => sim_frames(midi.as_deref(), seed, &at, canonical, &out_dir),
         Command::Synth {
             input,
             output,
@@ -80,6 +103,51 @@ fn demo(out_dir: &Path) -> Result<()> {
         .with_context(|| format!("writing {}", mid.display()))?;
     synth(&mid, &wav, None, None)?;
     println!("notes: {} ({} notes)", mid.display(), notes.len());
+    Ok(())
+}
+
+fn sim_frames(
+    midi: Option<&Path>,
+    seed: u64,
+    at: &[f64],
+    canonical: bool,
+    out_dir: &Path,
+) -> Result<()> {
+    use gstpianola::core::sim::{SimConfig, Simulator, View};
+    let notes = match midi {
+        Some(p) => gstpianola::core::midi::smf_to_notes(
+            &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        )?,
+        None => bach_prelude_c(11, DEMO_SIXTEENTH),
+    };
+    let config = SimConfig {
+        seed,
+        view: if canonical {
+            View::Canonical
+        } else {
+            View::Scene
+        },
+        ..Default::default()
+    };
+    let mut sim = Simulator::new(&notes, &config)?;
+    std::fs::create_dir_all(out_dir)?;
+    let (num, den) = sim.fps();
+    for &t in at {
+        let i = (t * num as f64 / den as f64).round() as usize;
+        let (w, h) = (sim.width(), sim.height());
+        let rgba = sim.render(i.min(sim.n_frames() - 1)).to_vec();
+        let pm = tiny_skia::Pixmap::from_vec(
+            rgba,
+            tiny_skia::IntSize::from_wh(w, h).ok_or_else(|| anyhow!("size"))?,
+        )
+        .ok_or_else(|| anyhow!("pixmap"))?;
+        let path = out_dir.join(format!(
+            "seed{seed}-{t:.2}s{}.png",
+            if canonical { "-canonical" } else { "" }
+        ));
+        pm.save_png(&path)?;
+        println!("{} ({w}x{h}, corners {:?})", path.display(), sim.corners());
+    }
     Ok(())
 }
 

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The domain in plain Rust: no GStreamer, GLib or tensor types. Elements adapt buffers to these.
 
+pub mod geometry;
+pub mod keyboard;
 pub mod metrics;
 pub mod midi;
 pub mod music;
 pub mod notes;
 pub mod roll;
+pub mod sim;
 pub mod soundfont;
 pub mod synth;
 pub mod transcribe;

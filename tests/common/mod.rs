@@ -26,9 +26,11 @@ pub fn tmpdir(name: &str) -> PathBuf {
 
 /// Run a pipeline to EOS. Err carries the first error message (and its debug text).
 pub fn run(pipeline: &gst::Pipeline, timeout: Duration) -> Result<(), String> {
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|_| first_error(pipeline).unwrap_or_else(|| "state change failed".into()))?;
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        let err = first_error(pipeline).unwrap_or_else(|| "state change failed".into());
+        let _ = pipeline.set_state(gst::State::Null);
+        return Err(err);
+    }
     let bus = pipeline.bus().expect("bus");
     let res = loop {
         let Some(msg) = bus.timed_pop_filtered(

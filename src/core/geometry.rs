@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Plane projective geometry: homographies from four point pairs.
+
+/// A 3x3 homography (row-major), mapping (x, y, 1) to (x', y', w').
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Homography(pub [f64; 9]);
+
+impl Homography {
+    pub const IDENTITY: Homography = Homography([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+
+    /// The homography taking `src[i]` to `dst[i]` (four points, no three collinear).
+    pub fn from_points(src: &[[f64; 2]; 4], dst: &[[f64; 2]; 4]) -> Option<Homography> {
+        // Unknowns h0..h7 (h8 = 1): two equations per pair.
+        let mut a = [[0f64; 9]; 8];
+        for i in 0..4 {
+            let [x, y] = src[i];
+            let [u, v] = dst[i];
+            a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
+            a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
+        }
+        // Gaussian elimination with partial pivoting.
+        for c in 0..8 {
+            let p = (c..8).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
+            if a[p][c].abs() < 1e-12 {
+                return None;
+            }
+            a.swap(c, p);
+            let pivot = a[c];
+            for (r, row) in a.iter_mut().enumerate() {
+                if r != c {
+                    let f = row[c] / pivot[c];
+                    for (x, p) in row.iter_mut().zip(&pivot).skip(c) {
+                        *x -= f * p;
+                    }
+                }
+            }
+        }
+        let mut h = [0f64; 9];
+        for i in 0..8 {
+            h[i] = a[i][8] / a[i][i];
+        }
+        h[8] = 1.0;
+        Some(Homography(h))
+    }
+
+    pub fn apply(&self, p: [f64; 2]) -> [f64; 2] {
+        let m = &self.0;
+        let w = m[6] * p[0] + m[7] * p[1] + m[8];
+        [
+            (m[0] * p[0] + m[1] * p[1] + m[2]) / w,
+            (m[3] * p[0] + m[4] * p[1] + m[5]) / w,
+        ]
+    }
+
+    pub fn inverse(&self) -> Option<Homography> {
+        let m = &self.0;
+        let c = [
+            m[4] * m[8] - m[5] * m[7],
+            m[2] * m[7] - m[1] * m[8],
+            m[1] * m[5] - m[2] * m[4],
+            m[5] * m[6] - m[3] * m[8],
+            m[0] * m[8] - m[2] * m[6],
+            m[2] * m[3] - m[0] * m[5],
+            m[3] * m[7] - m[4] * m[6],
+            m[1] * m[6] - m[0] * m[7],
+            m[0] * m[4] - m[1] * m[3],
+        ];
+        let det = m[0] * c[0] + m[1] * c[3] + m[2] * c[6];
+        if det.abs() < 1e-15 {
+            return None;
+        }
+        Some(Homography(c.map(|v| v / det)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_points_map_exactly_and_inverse_undoes() {
+        let src = [[0.0, 0.0], [100.0, 0.0], [100.0, 20.0], [0.0, 20.0]];
+        let dst = [
+            [9.0, 286.0],
+            [1275.0, 300.0],
+            [1258.0, 450.0],
+            [24.0, 434.0],
+        ];
+        let h = Homography::from_points(&src, &dst).unwrap();
+        for (s, d) in src.iter().zip(&dst) {
+            let p = h.apply(*s);
+            assert!(
+                (p[0] - d[0]).abs() < 1e-6 && (p[1] - d[1]).abs() < 1e-6,
+                "{p:?} {d:?}"
+            );
+        }
+        let inv = h.inverse().unwrap();
+        let q = inv.apply(h.apply([37.0, 11.0]));
+        assert!((q[0] - 37.0).abs() < 1e-9 && (q[1] - 11.0).abs() < 1e-9);
+        assert!(Homography::from_points(&src, &[[0.0, 0.0]; 4]).is_none());
+    }
+}
