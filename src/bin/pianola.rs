@@ -46,6 +46,25 @@ enum Command {
         #[arg(long, default_value = "sim-frames")]
         out_dir: PathBuf,
     },
+    /// Side-by-side PNGs of real frames and pianosim renders, both as the 900x100 keyboard
+    /// strip and as a 640x360 scene.
+    SimCompare {
+        /// A real top-view video.
+        #[arg(long)]
+        video: PathBuf,
+        /// Its keyboard corners: x0,y0,x1,y1,x2,y2,x3,y3 (top-left, top-right, bottom-right,
+        /// bottom-left) in full-resolution pixels.
+        #[arg(long, value_delimiter = ',')]
+        corners: Vec<f64>,
+        /// Times in the real video, seconds.
+        #[arg(long, value_delimiter = ',')]
+        at: Vec<f64>,
+        /// One pianosim seed per time.
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<u64>,
+        #[arg(long, default_value = "docs")]
+        out_dir: PathBuf,
+    },
     /// Render a MIDI file to a WAV file with a SoundFont.
     Synth {
         /// Standard MIDI File to play.
@@ -85,6 +104,13 @@ fn run(cli: Cli) -> Result<()> {
             canonical,
             out_dir,
         } => sim_frames(midi.as_deref(), seed, &at, canonical, &out_dir),
+        Command::SimCompare {
+            video,
+            corners,
+            at,
+            seeds,
+            out_dir,
+        } => sim_compare(&video, &corners, &at, &seeds, &out_dir),
         Command::Synth {
             input,
             output,
@@ -147,6 +173,145 @@ fn sim_frames(
         ));
         pm.save_png(&path)?;
         println!("{} ({w}x{h}, corners {:?})", path.display(), sim.corners());
+    }
+    Ok(())
+}
+
+/// Decoded RGBA frames of `video` nearest to each of `times` (seconds).
+fn grab_frames(video: &Path, times: &[f64]) -> Result<Vec<(usize, usize, Vec<u8>)>> {
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! appsink name=out sync=false",
+        video.display()
+    );
+    let pipeline = gst::parse::launch(&desc)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("not a pipeline"))?;
+    let sink = pipeline
+        .by_name("out")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| anyhow!("no appsink"))?;
+    pipeline.set_state(gst::State::Playing)?;
+    let mut wanted: Vec<(usize, f64)> = times.iter().copied().enumerate().collect();
+    wanted.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut out: Vec<Option<(usize, usize, Vec<u8>)>> = vec![None; times.len()];
+    let mut k = 0;
+    while k < wanted.len() {
+        let Ok(sample) = sink.pull_sample() else {
+            break;
+        };
+        let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            continue;
+        };
+        let t = buf.pts().map(|p| p.nseconds() as f64 / 1e9).unwrap_or(0.0);
+        while k < wanted.len() && t + 0.02 >= wanted[k].1 {
+            let info = gst_video::VideoInfo::from_caps(caps)?;
+            let map = buf.map_readable()?;
+            let (w, h, stride) = (
+                info.width() as usize,
+                info.height() as usize,
+                info.stride()[0] as usize,
+            );
+            let mut rgba = Vec::with_capacity(w * h * 4);
+            for row in 0..h {
+                rgba.extend_from_slice(&map[row * stride..row * stride + w * 4]);
+            }
+            out[wanted[k].0] = Some((w, h, rgba));
+            k += 1;
+        }
+    }
+    pipeline.set_state(gst::State::Null)?;
+    out.into_iter()
+        .map(|f| f.ok_or_else(|| anyhow!("video ended before a requested time")))
+        .collect()
+}
+
+/// Halve an RGBA image until it is at most `max_w` wide (2x2 box filter).
+fn shrink(mut w: usize, mut h: usize, mut px: Vec<u8>, max_w: usize) -> (usize, usize, Vec<u8>) {
+    while w > max_w {
+        let (nw, nh) = (w / 2, h / 2);
+        let mut o = vec![0u8; nw * nh * 4];
+        for y in 0..nh {
+            for x in 0..nw {
+                for c in 0..4 {
+                    let s: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                        .iter()
+                        .map(|(dx, dy)| px[((2 * y + dy) * w + 2 * x + dx) * 4 + c] as u32)
+                        .sum();
+                    o[(y * nw + x) * 4 + c] = (s / 4) as u8;
+                }
+            }
+        }
+        (w, h, px) = (nw, nh, o);
+    }
+    (w, h, px)
+}
+
+/// Stack RGBA images of equal width vertically, with a gap, and save as PNG.
+fn save_stack(path: &Path, w: usize, parts: &[(usize, &[u8])]) -> Result<()> {
+    let gap = 6;
+    let total: usize = parts.iter().map(|(h, _)| h + gap).sum::<usize>() - gap;
+    let mut px = vec![255u8; w * total * 4];
+    let mut y = 0;
+    for (h, data) in parts {
+        px[y * w * 4..(y + h) * w * 4].copy_from_slice(&data[..w * h * 4]);
+        y += h + gap;
+    }
+    let size =
+        tiny_skia::IntSize::from_wh(w as u32, total as u32).ok_or_else(|| anyhow!("size"))?;
+    tiny_skia::Pixmap::from_vec(px, size)
+        .ok_or_else(|| anyhow!("pixmap"))?
+        .save_png(path)?;
+    Ok(())
+}
+
+fn sim_compare(
+    video: &Path,
+    corners: &[f64],
+    at: &[f64],
+    seeds: &[u64],
+    out_dir: &Path,
+) -> Result<()> {
+    use gstpianola::core::geometry::rectify_rgba;
+    use gstpianola::core::sim::{SimConfig, Simulator, View};
+    if corners.len() != 8 || seeds.len() != at.len() {
+        return Err(anyhow!("give 8 corner coordinates and one seed per time"));
+    }
+    let quad = [
+        [corners[0], corners[1]],
+        [corners[2], corners[3]],
+        [corners[4], corners[5]],
+        [corners[6], corners[7]],
+    ];
+    std::fs::create_dir_all(out_dir)?;
+    let frames = grab_frames(video, at)?;
+    let notes = bach_prelude_c(11, DEMO_SIXTEENTH);
+    for (k, ((w, h, rgba), &seed)) in frames.into_iter().zip(seeds).enumerate() {
+        let real_strip =
+            rectify_rgba(&rgba, w, h, &quad, 900, 100).ok_or_else(|| anyhow!("rectify"))?;
+        let (sw, sh, real_small) = shrink(w, h, rgba, 640);
+        let t = 2.0 + 3.0 * k as f64;
+        let render = |view: View, width: u32, height: u32| -> Result<Vec<u8>> {
+            let mut sim = Simulator::new(
+                &notes,
+                &SimConfig {
+                    seed,
+                    view,
+                    width,
+                    height,
+                    fps_num: 25,
+                    keys: Some(88),
+                    ..Default::default()
+                },
+            )?;
+            Ok(sim.render((t * 25.0) as usize).to_vec())
+        };
+        let sim_strip = render(View::Canonical, 900, 100)?;
+        let sim_scene = render(View::Scene, sw as u32, sh as u32)?;
+        let strip = out_dir.join(format!("pianosim-vs-real-strip-{}.png", k + 1));
+        save_stack(&strip, 900, &[(100, &real_strip), (100, &sim_strip)])?;
+        let scene = out_dir.join(format!("pianosim-vs-real-scene-{}.png", k + 1));
+        save_stack(&scene, sw, &[(sh, &real_small), (sh, &sim_scene)])?;
+        println!("{} {}", strip.display(), scene.display());
     }
     Ok(())
 }

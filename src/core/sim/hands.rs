@@ -194,6 +194,7 @@ pub fn poses(
 ) -> [Pose; 2] {
     let w = kr.width();
     let wk = kr.white(&look.keyboard);
+    let hw = wk * look.hand_scale;
     let l = kr.height();
     let x_px = |f: f32| kr.x0 + f * w;
     let key_x = |p: u8| {
@@ -212,17 +213,17 @@ pub fn poses(
         mine.truncate(5);
         let xs: Vec<f32> = mine.iter().map(|(x, _)| (x - kr.x0) / w).collect();
         let fingers = plan.fingers(h, c, &xs);
-        let knuckle_y = kr.y1 + l * 0.1;
+        let knuckle_y = kr.y1 + l * 0.05;
         let dir = if h == RIGHT { 1.0 } else { -1.0 };
         let mut knuckles = [(0.0, 0.0); 5];
         let mut tips = [(0.0, 0.0); 5];
         let mut pressing = [false; 5];
         for f in 0..5 {
             let rest = x_px(plan.rest(h, c, f));
-            let kx = x_px(c) + dir * (f as f32 - 2.2) * wk * 1.05;
+            let kx = x_px(c) + dir * (f as f32 - 2.2) * hw * 1.12;
             // Knuckles on an arc: the middle finger's furthest forward.
             knuckles[f] = if f == 0 {
-                (x_px(c) - dir * wk * 1.7, knuckle_y + l * 0.5)
+                (x_px(c) - dir * hw * 1.7, knuckle_y + l * 0.5)
             } else {
                 (kx, knuckle_y + l * 0.05 * (f as f32 - 2.3).abs().powi(2))
             };
@@ -236,9 +237,9 @@ pub fn poses(
         for (&(x, pitch), &f) in mine.iter().zip(&fingers) {
             pressing[f] = true;
             let y = if is_black(pitch) {
-                kr.y0 + l * look.black_len * 0.78
+                kr.y0 + l * look.black_len * 0.7
             } else {
-                kr.y0 + l * 0.66
+                kr.y0 + l * 0.58
             };
             tips[f] = (x, y);
         }
@@ -249,8 +250,8 @@ pub fn poses(
                 tips[f].0 = prev + dir * wk * 0.85;
             }
         }
-        let wrist = (x_px(c) - dir * wk * 0.5, knuckle_y + l * 0.8);
-        let elbow = (body_x + dir * w * 0.1, kr.y1 + l * 4.5);
+        let wrist = (x_px(c) - dir * hw * 0.5, knuckle_y + l * 0.8);
+        let elbow = (body_x + dir * w * 0.17, kr.y1 + l * 3.6);
         Pose {
             hand: h,
             knuckles,
@@ -288,10 +289,10 @@ fn palm_path(p: &Pose, wk: f32) -> Option<Path> {
     pb.quad_to(
         k4.0 + dir * wk * 0.8,
         (k4.1 + wy) / 2.0,
-        wx + dir * wk * 1.55,
+        wx + dir * wk * 1.8,
         wy,
     );
-    pb.line_to(wx - dir * wk * 1.45, wy);
+    pb.line_to(wx - dir * wk * 1.8, wy);
     // Thumb side: the ball of the thumb bulges out.
     let t = p.knuckles[0];
     pb.quad_to(t.0 - dir * wk * 0.6, t.1 + wk * 0.6, t.0, t.1);
@@ -312,7 +313,7 @@ fn arm_path(p: &Pose, wk: f32, from: f32, to: f32) -> Option<Path> {
     let len = (dx * dx + dy * dy).sqrt().max(1.0);
     let (nx, ny) = (-dy / len, dx / len);
     let at = |u: f32, side: f32| {
-        let half = wk * (1.45 + 0.9 * u);
+        let half = wk * (1.45 + 0.8 * u);
         (
             wx + dx * u + nx * half * side,
             wy + dy * u + ny * half * side,
@@ -381,13 +382,13 @@ pub fn draw_hand(pm: &mut Pixmap, p: &Pose, look: &Look, wk: f32, shadow: Option
     for f in 0..5 {
         let width = wk
             * match f {
-                0 => 1.05,
-                4 => 0.78,
-                _ => 0.9,
+                0 => 1.0,
+                4 => 0.75,
+                _ => 0.86,
             };
         if let Some(path) = finger_path(p.knuckles[f], p.tips[f]) {
             if lit {
-                pm.stroke_path(&path, &edge, &round_stroke(width * 1.16), t, None);
+                pm.stroke_path(&path, &edge, &round_stroke(width * 1.1), t, None);
             }
             pm.stroke_path(&path, &fill, &round_stroke(width), t, None);
             if lit {
@@ -404,10 +405,10 @@ pub fn draw_hand(pm: &mut Pixmap, p: &Pose, look: &Look, wk: f32, shadow: Option
                 let len = ((tx - kx).powi(2) + (ty - ky).powi(2)).sqrt().max(1.0);
                 let (ux, uy) = ((kx - tx) / len, (ky - ty) / len);
                 let (nx, ny) = (tx + ux * width * 0.3, ty + uy * width * 0.3);
-                if let Some(nail) = PathBuilder::from_circle(nx, ny, width * 0.27) {
+                if let Some(nail) = PathBuilder::from_circle(nx, ny, width * 0.3) {
                     pm.fill_path(
                         &nail,
-                        &skin.mix(Rgb(0.96, 0.85, 0.82), 0.55).paint(0.85),
+                        &skin.mix(Rgb(0.96, 0.85, 0.82), 0.4).paint(0.3),
                         FillRule::Winding,
                         t,
                         None,

@@ -88,7 +88,8 @@ struct Camera {
     light_dir: (f32, f32),
     light_amount: f32,
     noise: f32,
-    blur: bool,
+    /// Passes of a [1 2 1] blur in each direction (lens, focus and codec softness).
+    blur: u32,
 }
 
 pub struct Simulator {
@@ -197,7 +198,7 @@ impl Simulator {
             }
             View::Scene => {
                 // Small instruments are filmed closer: they fill about as much of the frame.
-                let kw = w * r.range(0.8, 0.94);
+                let kw = w * r.range(0.86, 0.97);
                 let kh = kw / keyboard.white_keys() as f32 * look.key_ratio;
                 let x0 = (w - kw) / 2.0 + r.range(-0.3, 0.3) * (w - kw);
                 let y0 = h * r.range(0.3, 0.5) - kh / 2.0;
@@ -241,7 +242,7 @@ impl Simulator {
                 inv: hm.inverse().unwrap_or(Homography::IDENTITY),
                 h: hm,
                 margin,
-                gain: [1.0 + temp, 1.0, 1.0 - temp].map(|g| g * r.range(0.85, 1.1)),
+                gain: [1.0 + temp, 1.0, 1.0 - temp].map(|g| g * r.range(0.95, 1.12)),
                 light_dir: (r.range(-1.0, 1.0), r.range(-1.0, 1.0)),
                 light_amount: if scene {
                     r.range(0.0, 0.25)
@@ -249,7 +250,11 @@ impl Simulator {
                     r.range(0.0, 0.1)
                 },
                 noise: r.range(1.0, 6.0),
-                blur: r.chance(0.4),
+                blur: if scene {
+                    *r.pick(&[0, 1, 1, 2])
+                } else {
+                    *r.pick(&[0, 1])
+                },
             }
         };
         let world_w = (w + 2.0 * margin.0).ceil() as u32;
@@ -369,7 +374,7 @@ impl Simulator {
         if !pressed.is_empty() {
             draw_keys(&mut self.work, &self.look, &self.kr, &pressed);
         }
-        let wk = self.kr.white(&self.look.keyboard);
+        let wk = self.kr.white(&self.look.keyboard) * self.look.hand_scale;
         let wob = wobble(self.wobble_seed, t);
         let p = poses(
             &self.plan,
@@ -441,25 +446,39 @@ impl Simulator {
                 self.out[o + 3] = 255;
             }
         }
-        if cam.blur {
-            blur_rows(&mut self.out, w, h);
+        for _ in 0..cam.blur {
+            blur(&mut self.out, w, h);
         }
     }
 }
 
-/// A light [1 2 1]/4 horizontal blur (lens softness).
-fn blur_rows(px: &mut [u8], w: usize, h: usize) {
+/// A [1 2 1]/4 blur along rows, then along columns (RGB; alpha stays opaque).
+fn blur(px: &mut [u8], w: usize, h: usize) {
     for y in 0..h {
         let row = &mut px[y * w * 4..(y + 1) * w * 4];
         let mut prev = [row[0], row[1], row[2]];
         for x in 0..w {
-            let next = if x + 1 < w { x + 1 } else { x };
+            let next = (x + 1).min(w - 1);
             for c in 0..3 {
                 let cur = row[x * 4 + c];
-                let v = (prev[c] as u16 + 2 * cur as u16 + row[next * 4 + c] as u16) / 4;
+                row[x * 4 + c] =
+                    ((prev[c] as u16 + 2 * cur as u16 + row[next * 4 + c] as u16 + 2) / 4) as u8;
                 prev[c] = cur;
-                row[x * 4 + c] = v as u8;
             }
+        }
+    }
+    let stride = w * 4;
+    let mut prev_row = px[..stride].to_vec();
+    for y in 0..h {
+        let next = (y + 1).min(h - 1) * stride;
+        for i in 0..stride {
+            if i % 4 == 3 {
+                continue;
+            }
+            let cur = px[y * stride + i];
+            px[y * stride + i] =
+                ((prev_row[i] as u16 + 2 * cur as u16 + px[next + i] as u16 + 2) / 4) as u8;
+            prev_row[i] = cur;
         }
     }
 }

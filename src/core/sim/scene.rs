@@ -88,6 +88,8 @@ pub struct Look {
     pub gap: f32,
     pub sheet_music: bool,
     pub skin: Rgb,
+    /// Hand size relative to a white key.
+    pub hand_scale: f32,
     pub sleeve: Rgb,
     pub shirt: Rgb,
     pub shadow_dx: f32,
@@ -165,6 +167,7 @@ impl Look {
             gap: rng.range(0.03, 0.07),
             sheet_music: rng.chance(0.7),
             skin: skin.scale(rng.range(0.9, 1.08)),
+            hand_scale: rng.range(1.05, 1.35),
             sleeve: Rgb(rng.f32(), rng.f32(), rng.f32()).scale(rng.range(0.3, 0.9)),
             shirt: Rgb(rng.f32(), rng.f32(), rng.f32()).scale(rng.range(0.2, 0.8)),
             shadow_dx: rng.range(-0.5, 0.5),
