@@ -11,6 +11,7 @@ use gst::glib;
 
 pub mod caps;
 pub mod core;
+pub mod dataset;
 mod midienc;
 mod midisynth;
 pub mod model;

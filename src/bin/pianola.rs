@@ -65,6 +65,40 @@ enum Command {
         #[arg(long, default_value = "docs")]
         out_dir: PathBuf,
     },
+    /// Render N labelled pianosim clips (MP4 + true MIDI + JSON labels) from a MIDI folder
+    /// and/or procedural music, split into train and held-out by piece and by seed.
+    Dataset {
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of clips.
+        #[arg(long, default_value_t = 10)]
+        clips: usize,
+        /// Folders of .mid files to take pieces from (searched recursively).
+        #[arg(long)]
+        midi_dir: Vec<PathBuf>,
+        /// Also use procedurally generated pieces (one per clip).
+        #[arg(long, default_value_t = false)]
+        procedural: bool,
+        /// Length of each clip in seconds.
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// Base seed: the same base gives the same data set.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Fraction of pieces held out.
+        #[arg(long, default_value_t = 0.2)]
+        held_out: f64,
+        /// Frame size and rate (0: drawn per clip from its seed).
+        #[arg(long, default_value_t = 0)]
+        width: u32,
+        #[arg(long, default_value_t = 0)]
+        height: u32,
+        #[arg(long, default_value_t = 0)]
+        fps: u32,
+        /// Render the canonical 900x100 keyboard strip instead of the scene.
+        #[arg(long)]
+        canonical: bool,
+    },
     /// Render a MIDI file to a WAV file with a SoundFont.
     Synth {
         /// Standard MIDI File to play.
@@ -111,6 +145,31 @@ fn run(cli: Cli) -> Result<()> {
             seeds,
             out_dir,
         } => sim_compare(&video, &corners, &at, &seeds, &out_dir),
+        Command::Dataset {
+            out,
+            clips,
+            midi_dir,
+            procedural,
+            seconds,
+            seed,
+            held_out,
+            width,
+            height,
+            fps,
+            canonical,
+        } => dataset(&DatasetArgs {
+            out,
+            clips,
+            midi_dir,
+            procedural,
+            seconds,
+            seed,
+            held_out,
+            width,
+            height,
+            fps,
+            canonical,
+        }),
         Command::Synth {
             input,
             output,
@@ -313,6 +372,130 @@ fn sim_compare(
         save_stack(&scene, sw, &[(sh, &real_small), (sh, &sim_scene)])?;
         println!("{} {}", strip.display(), scene.display());
     }
+    Ok(())
+}
+
+struct DatasetArgs {
+    out: PathBuf,
+    clips: usize,
+    midi_dir: Vec<PathBuf>,
+    procedural: bool,
+    seconds: f64,
+    seed: u64,
+    held_out: f64,
+    width: u32,
+    height: u32,
+    fps: u32,
+    canonical: bool,
+}
+
+fn midi_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let p = e?.path();
+        if p.is_dir() {
+            midi_files(&p, out)?;
+        } else if p
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("mid") || x.eq_ignore_ascii_case("midi"))
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn dataset(a: &DatasetArgs) -> Result<()> {
+    use gstpianola::core::dataset::{Split, clip_seed, piece_split};
+    use gstpianola::core::music::{excerpt, procedural};
+    use gstpianola::core::notes::{Nanos, SECOND};
+    use gstpianola::core::sim::rng::Rng;
+    use gstpianola::dataset::{ClipRequest, render_clip};
+    use std::io::Write;
+
+    let mut files = Vec::new();
+    for d in &a.midi_dir {
+        midi_files(d, &mut files)?;
+    }
+    files.sort();
+    let mut pieces: Vec<(String, Vec<gstpianola::core::notes::Note>)> = Vec::new();
+    for f in &files {
+        let notes = gstpianola::core::midi::smf_to_notes(&std::fs::read(f)?)
+            .with_context(|| format!("reading {}", f.display()))?;
+        if !notes.is_empty() {
+            let name = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            pieces.push((name, notes));
+        }
+    }
+    if pieces.is_empty() && !a.procedural {
+        return Err(anyhow!(
+            "no pieces: give --midi-dir with .mid files and/or --procedural"
+        ));
+    }
+    std::fs::create_dir_all(&a.out)?;
+    let mut index = std::fs::File::create(a.out.join("index.jsonl"))?;
+    let len = (a.seconds * SECOND as f64) as Nanos;
+    let mut rng = Rng::new(a.seed).fork(0xda7a);
+    let mut counts = [0usize; 2];
+    for i in 0..a.clips {
+        // Alternate sources when both are asked for.
+        let use_proc = a.procedural && (pieces.is_empty() || i % 2 == 1);
+        let (name, notes) = if use_proc {
+            let k = a.seed.wrapping_mul(7919).wrapping_add(i as u64);
+            (format!("procedural-{k}"), procedural(k, a.seconds))
+        } else {
+            let (n, v) = &pieces[rng.int(0, pieces.len())];
+            (n.clone(), v.clone())
+        };
+        let split = piece_split(&name, a.held_out);
+        let seed = clip_seed(a.seed, i as u64, split);
+        let last = notes.iter().map(|n| n.end).max().unwrap_or(0);
+        let from = if last > len {
+            (rng.f32() as f64 * (last - len) as f64) as Nanos
+        } else {
+            0
+        };
+        let clip_notes = excerpt(&notes, from, len, SECOND / 2);
+        if clip_notes.is_empty() {
+            continue;
+        }
+        let req = ClipRequest {
+            name: format!("clip-{i:05}"),
+            piece: name.clone(),
+            seed,
+            width: a.width,
+            height: a.height,
+            fps: (a.fps, 1),
+            canonical: a.canonical,
+        };
+        let dir = a.out.join(split.name());
+        let labels = render_clip(&clip_notes, &req, &dir)?;
+        counts[usize::from(split == Split::HeldOut)] += 1;
+        let rel = labels
+            .labels
+            .strip_prefix(&a.out)
+            .unwrap_or(&labels.labels)
+            .display()
+            .to_string();
+        writeln!(
+            index,
+            "{}",
+            serde_json::json!({"labels": rel, "piece": name, "split": split.name(), "seed": seed})
+        )?;
+        println!(
+            "{rel}: {name} ({}), {} notes, seed {seed}",
+            split.name(),
+            clip_notes.len()
+        );
+    }
+    println!(
+        "{} train and {} held-out clips in {}",
+        counts[0],
+        counts[1],
+        a.out.display()
+    );
     Ok(())
 }
 

@@ -73,6 +73,45 @@ impl Homography {
     }
 }
 
+/// Resample the quadrilateral `corners` (top-left, top-right, bottom-right, bottom-left) of
+/// an RGBA image into an `out_w` x `out_h` RGBA rectangle (bilinear).
+pub fn rectify_rgba(
+    rgba: &[u8],
+    width: usize,
+    height: usize,
+    corners: &[[f64; 2]; 4],
+    out_w: usize,
+    out_h: usize,
+) -> Option<Vec<u8>> {
+    if rgba.len() < width * height * 4 || width < 2 || height < 2 {
+        return None;
+    }
+    let unit = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
+    let h = Homography::from_points(&unit, corners)?;
+    let mut out = vec![0u8; out_w * out_h * 4];
+    for y in 0..out_h {
+        for x in 0..out_w {
+            let [u, v] = h.apply([
+                (x as f64 + 0.5) / out_w as f64,
+                (y as f64 + 0.5) / out_h as f64,
+            ]);
+            let u = (u - 0.5).clamp(0.0, (width - 2) as f64);
+            let v = (v - 0.5).clamp(0.0, (height - 2) as f64);
+            let (x0, y0) = (u as usize, v as usize);
+            let (fx, fy) = (u - x0 as f64, v - y0 as f64);
+            let i = (y0 * width + x0) * 4;
+            let o = (y * out_w + x) * 4;
+            for c in 0..4 {
+                let a = rgba[i + c] as f64 * (1.0 - fx) + rgba[i + 4 + c] as f64 * fx;
+                let b = rgba[i + width * 4 + c] as f64 * (1.0 - fx)
+                    + rgba[i + width * 4 + 4 + c] as f64 * fx;
+                out[o + c] = (a * (1.0 - fy) + b * fy).round() as u8;
+            }
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,43 +159,4 @@ mod tests {
                 .all(|&v| v == 0)
         );
     }
-}
-
-/// Resample the quadrilateral `corners` (top-left, top-right, bottom-right, bottom-left) of
-/// an RGBA image into an `out_w` x `out_h` RGBA rectangle (bilinear).
-pub fn rectify_rgba(
-    rgba: &[u8],
-    width: usize,
-    height: usize,
-    corners: &[[f64; 2]; 4],
-    out_w: usize,
-    out_h: usize,
-) -> Option<Vec<u8>> {
-    if rgba.len() < width * height * 4 || width < 2 || height < 2 {
-        return None;
-    }
-    let unit = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
-    let h = Homography::from_points(&unit, corners)?;
-    let mut out = vec![0u8; out_w * out_h * 4];
-    for y in 0..out_h {
-        for x in 0..out_w {
-            let [u, v] = h.apply([
-                (x as f64 + 0.5) / out_w as f64,
-                (y as f64 + 0.5) / out_h as f64,
-            ]);
-            let u = (u - 0.5).clamp(0.0, (width - 2) as f64);
-            let v = (v - 0.5).clamp(0.0, (height - 2) as f64);
-            let (x0, y0) = (u as usize, v as usize);
-            let (fx, fy) = (u - x0 as f64, v - y0 as f64);
-            let i = (y0 * width + x0) * 4;
-            let o = (y * out_w + x) * 4;
-            for c in 0..4 {
-                let a = rgba[i + c] as f64 * (1.0 - fx) + rgba[i + 4 + c] as f64 * fx;
-                let b = rgba[i + width * 4 + c] as f64 * (1.0 - fx)
-                    + rgba[i + width * 4 + 4 + c] as f64 * fx;
-                out[o + c] = (a * (1.0 - fy) + b * fy).round() as u8;
-            }
-        }
-    }
-    Some(out)
 }

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Rendering labelled synthetic clips with pianosim through GStreamer (x264 in MP4, so the
+//! video carries real codec artefacts), for the `dataset` command and for training.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use gst::prelude::*;
+
+use crate::core::dataset::seed_split;
+use crate::core::midi::notes_to_smf;
+use crate::core::notes::Note;
+use crate::core::sim::rng::Rng;
+
+/// What to render.
+#[derive(Clone, Debug)]
+pub struct ClipRequest {
+    pub name: String,
+    pub piece: String,
+    pub seed: u64,
+    /// 0: from the seed.
+    pub width: u32,
+    pub height: u32,
+    pub fps: (u32, u32),
+    pub canonical: bool,
+}
+
+/// What was rendered, as written to `<name>.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipLabels {
+    pub video: PathBuf,
+    pub truth_midi: PathBuf,
+    pub labels: PathBuf,
+    pub corners: [[f64; 2]; 4],
+    pub keys: i32,
+    pub lowest_note: i32,
+    pub width: i32,
+    pub height: i32,
+}
+
+/// Render `notes` as `<dir>/<name>.mp4` with `<name>.truth.mid` (the true key states, frame
+/// by frame, as MIDI) and `<name>.json` (corners, keyboard, size, seed, split).
+pub fn render_clip(notes: &[Note], req: &ClipRequest, dir: &Path) -> Result<ClipLabels> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let src = dir.join(format!("{}.src.mid", req.name));
+    let video = dir.join(format!("{}.mp4", req.name));
+    let truth = dir.join(format!("{}.truth.mid", req.name));
+    let labels = dir.join(format!("{}.json", req.name));
+    std::fs::write(&src, notes_to_smf(notes, Some(0))?)?;
+    // Codec strength varies by clip, from its seed.
+    let quantizer = 18 + Rng::new(req.seed).fork(99).int(0, 15);
+    let mut props = format!("seed={}", req.seed);
+    if req.width > 0 && req.height > 0 {
+        props += &format!(" width={} height={}", req.width, req.height);
+    }
+    if req.fps.0 > 0 {
+        props += &format!(" framerate={}/{}", req.fps.0, req.fps.1.max(1));
+    }
+    if req.canonical {
+        props += " canonical=true";
+    }
+    let desc = format!(
+        "pianosim name=s location=\"{}\" {props} \
+         s.video ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast pass=quant quantizer={quantizer} ! mp4mux ! filesink location=\"{}\" \
+         s.roll ! midienc ! filesink location=\"{}\"",
+        src.display(),
+        video.display(),
+        truth.display()
+    );
+    let pipeline = gst::parse::launch(&desc)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("not a pipeline"))?;
+    let bus = pipeline.bus().ok_or_else(|| anyhow!("no bus"))?;
+    pipeline.set_state(gst::State::Playing)?;
+    let mut found = None;
+    let mut result = Err(anyhow!("pipeline stopped without end of stream"));
+    for msg in bus.iter_timed(gst::ClockTime::NONE) {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "pianosim-keyboard") {
+                    found = Some(s.to_owned());
+                }
+            }
+            gst::MessageView::Eos(_) => {
+                result = Ok(());
+                break;
+            }
+            gst::MessageView::Error(e) => {
+                result = Err(anyhow!("{}: {:?}", e.error(), e.debug()));
+                break;
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null)?;
+    result?;
+    let s = found.ok_or_else(|| anyhow!("pianosim posted no keyboard message"))?;
+    let c: Vec<f64> = s
+        .get::<gst::Array>("corners")?
+        .iter()
+        .filter_map(|v| v.get::<f64>().ok())
+        .collect();
+    if c.len() != 8 {
+        return Err(anyhow!("bad corners {c:?}"));
+    }
+    let out = ClipLabels {
+        video,
+        truth_midi: truth,
+        labels,
+        corners: [[c[0], c[1]], [c[2], c[3]], [c[4], c[5]], [c[6], c[7]]],
+        keys: s.get("keys")?,
+        lowest_note: s.get("lowest-note")?,
+        width: s.get("width")?,
+        height: s.get("height")?,
+    };
+    let file_name = |p: &Path| p.file_name().map(|f| f.to_string_lossy().to_string());
+    let json = serde_json::json!({
+        "name": req.name,
+        "piece": req.piece,
+        "seed": req.seed,
+        "split": seed_split(req.seed).name(),
+        "video": file_name(&out.video),
+        "truth_midi": file_name(&out.truth_midi),
+        "source_midi": file_name(&src),
+        "width": out.width,
+        "height": out.height,
+        "keys": out.keys,
+        "lowest_note": out.lowest_note,
+        "corners": out.corners,
+        "canonical": req.canonical,
+        "x264_quantizer": quantizer,
+    });
+    std::fs::write(&out.labels, serde_json::to_string_pretty(&json)? + "\n")?;
+    Ok(out)
+}
