@@ -18,29 +18,69 @@ impl Homography {
             a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
             a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
         }
-        // Gaussian elimination with partial pivoting.
-        for c in 0..8 {
-            let p = (c..8).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
-            if a[p][c].abs() < 1e-12 {
-                return None;
-            }
-            a.swap(c, p);
-            let pivot = a[c];
-            for (r, row) in a.iter_mut().enumerate() {
-                if r != c {
-                    let f = row[c] / pivot[c];
-                    for (x, p) in row.iter_mut().zip(&pivot).skip(c) {
-                        *x -= f * p;
+        let x = solve8(a)?;
+        let mut h = [1f64; 9];
+        h[..8].copy_from_slice(&x);
+        Some(Homography(h))
+    }
+
+    /// Least-squares homography taking `src[i]` near `dst[i]` (at least four pairs), with
+    /// Hartley normalisation of both point sets.
+    pub fn fit(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Option<Homography> {
+        if src.len() < 4 || src.len() != dst.len() {
+            return None;
+        }
+        let norm = |pts: &[[f64; 2]]| {
+            let n = pts.len() as f64;
+            let (mx, my) = pts
+                .iter()
+                .fold((0.0, 0.0), |a, p| (a.0 + p[0] / n, a.1 + p[1] / n));
+            let d = pts
+                .iter()
+                .map(|p| ((p[0] - mx).powi(2) + (p[1] - my).powi(2)).sqrt())
+                .sum::<f64>()
+                / n;
+            let k = if d > 1e-12 {
+                std::f64::consts::SQRT_2 / d
+            } else {
+                1.0
+            };
+            Homography([k, 0.0, -k * mx, 0.0, k, -k * my, 0.0, 0.0, 1.0])
+        };
+        let (ts, td) = (norm(src), norm(dst));
+        // Normal equations of the 8-unknown linear system (h8 = 1).
+        let mut ata = [[0f64; 9]; 8];
+        for (s, d) in src.iter().zip(dst) {
+            let [x, y] = ts.apply(*s);
+            let [u, v] = td.apply(*d);
+            for row in [
+                [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u],
+                [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v],
+            ] {
+                for i in 0..8 {
+                    for j in 0..9 {
+                        ata[i][j] += row[i] * row[j];
                     }
                 }
             }
         }
-        let mut h = [0f64; 9];
-        for i in 0..8 {
-            h[i] = a[i][8] / a[i][i];
+        let h = solve8(ata)?;
+        let hn = Homography([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], 1.0]);
+        // Undo the normalisation: H = Td^-1 * Hn * Ts.
+        Some(td.inverse()?.then(&hn).then(&ts))
+    }
+
+    /// `self * other` (apply `other` first).
+    pub fn then(&self, other: &Homography) -> Homography {
+        let (a, b) = (&self.0, &other.0);
+        let mut m = [0f64; 9];
+        for r in 0..3 {
+            for c in 0..3 {
+                m[r * 3 + c] = (0..3).map(|k| a[r * 3 + k] * b[k * 3 + c]).sum();
+            }
         }
-        h[8] = 1.0;
-        Some(Homography(h))
+        let s = if m[8].abs() > 1e-15 { m[8] } else { 1.0 };
+        Homography(m.map(|v| v / s))
     }
 
     pub fn apply(&self, p: [f64; 2]) -> [f64; 2] {
@@ -71,6 +111,31 @@ impl Homography {
         }
         Some(Homography(c.map(|v| v / det)))
     }
+}
+
+/// Solve an 8x8 system given as rows [a0..a7 | b] by Gaussian elimination.
+fn solve8(mut a: [[f64; 9]; 8]) -> Option<[f64; 8]> {
+    for c in 0..8 {
+        let p = (c..8).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
+        if a[p][c].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(c, p);
+        let pivot = a[c];
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != c {
+                let f = row[c] / pivot[c];
+                for (x, p) in row.iter_mut().zip(&pivot).skip(c) {
+                    *x -= f * p;
+                }
+            }
+        }
+    }
+    let mut h = [0f64; 8];
+    for i in 0..8 {
+        h[i] = a[i][8] / a[i][i];
+    }
+    Some(h)
 }
 
 /// Resample the quadrilateral `corners` (top-left, top-right, bottom-right, bottom-left) of
@@ -137,6 +202,16 @@ mod tests {
         let q = inv.apply(h.apply([37.0, 11.0]));
         assert!((q[0] - 37.0).abs() < 1e-9 && (q[1] - 11.0).abs() < 1e-9);
         assert!(Homography::from_points(&src, &[[0.0, 0.0]; 4]).is_none());
+        // A least-squares fit to many exact points gives the same map.
+        let pts: Vec<[f64; 2]> = (0..20)
+            .map(|i| [(i * 7 % 100) as f64, (i * 3 % 20) as f64])
+            .collect();
+        let img: Vec<[f64; 2]> = pts.iter().map(|p| h.apply(*p)).collect();
+        let f = Homography::fit(&pts, &img).unwrap();
+        for p in &pts {
+            let (a, b) = (f.apply(*p), h.apply(*p));
+            assert!((a[0] - b[0]).abs() < 1e-6 && (a[1] - b[1]).abs() < 1e-6);
+        }
     }
 
     #[test]

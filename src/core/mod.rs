@@ -4,6 +4,7 @@
 pub mod dataset;
 pub mod geometry;
 pub mod keyboard;
+pub mod keyfind;
 pub mod metrics;
 pub mod midi;
 pub mod music;

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MPL-2.0
+//! keyfind on the full pianosim set (seeds 20_000..20_060, never used for tuning), rectifier
+//! throughput and the time of one detection at 1920x1080 (one thread).
+//!
+//! The scoring duplicates tests/keyfind.rs (benches cannot import tests): keep them alike.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use gstpianola::core::keyfind::{DetectParams, GrayImage, Rectifier, detect};
+use gstpianola::core::music::procedural;
+use gstpianola::core::sim::{SimConfig, Simulator};
+
+fn luma(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .map(|p| ((77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32) >> 8) as u8)
+        .collect()
+}
+
+fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - b[0]).hypot(a[1] - b[1])
+}
+
+/// A clip's frame min(25, n - 1) as luma, and its simulator (for the truth).
+fn clip(config: SimConfig) -> (Simulator, Vec<u8>) {
+    let mut sim = Simulator::new(&procedural(config.seed, 4.0), &config).expect("simulator");
+    let gray = luma(sim.render(25.min(sim.n_frames() - 1)));
+    (sim, gray)
+}
+
+fn image<'a>(sim: &Simulator, gray: &'a [u8]) -> GrayImage<'a> {
+    let (w, h) = (sim.width() as usize, sim.height() as usize);
+    GrayImage {
+        data: gray,
+        width: w,
+        height: h,
+        stride: w,
+    }
+}
+
+/// Same scoring as tests/keyfind.rs: per clip, mean corner error / true top-edge length.
+fn report(seeds: std::ops::Range<u64>) {
+    let n = (seeds.end - seeds.start) as usize;
+    let (mut found, mut right, mut err_sum) = (0, 0, 0.0);
+    let head = ("seed", "size", "truth", "found", "rel.err", "conf");
+    println!(
+        "{:>5} {:>9}  {:<6}  {:<6} {:>9} {:>6}",
+        head.0, head.1, head.2, head.3, head.4, head.5
+    );
+    for seed in seeds {
+        let (sim, gray) = clip(SimConfig {
+            seed,
+            ..Default::default()
+        });
+        let kb = sim.keyboard();
+        let size = format!("{}x{}", sim.width(), sim.height());
+        print!("{seed:>5} {size:>9}  {:>2}@{:<3}", kb.keys, kb.lowest_note);
+        let Some(d) = detect(&image(&sim, &gray), &DetectParams::default()) else {
+            println!("  not found");
+            continue;
+        };
+        let t = sim.corners().map(|p| [p[0] as f64, p[1] as f64]);
+        let e = (0..4).map(|i| dist(d.corners[i], t[i])).sum::<f64>() / 4.0 / dist(t[0], t[1]);
+        let ok = d.keyboard == kb;
+        found += 1;
+        right += ok as usize;
+        err_sum += e;
+        let (k, l) = (d.keyboard.keys, d.keyboard.lowest_note);
+        let mark = if ok { "" } else { "  <- wrong keys" };
+        println!("  {k:>2}@{l:<3} {e:>9.5} {:>6.2}{mark}", d.confidence);
+    }
+    println!(
+        "{n} clips: found {:.1}%, keys+lowest note right {:.1}%, mean corner error {:.5} of the keyboard width (over found clips)",
+        100.0 * found as f64 / n as f64,
+        100.0 * right as f64 / n as f64,
+        err_sum / found as f64
+    );
+}
+
+fn main() {
+    println!("keyfind on the full set (seeds 20_000..20_060)");
+    let t0 = Instant::now();
+    report(20_000..20_060);
+    println!("({:.1} s)\n", t0.elapsed().as_secs_f64());
+
+    let (sim, gray) = clip(SimConfig {
+        seed: 20_000,
+        width: 1920,
+        height: 1080,
+        ..Default::default()
+    });
+    let img = image(&sim, &gray);
+    let corners = sim.corners().map(|p| [p[0] as f64, p[1] as f64]);
+    let rect =
+        Rectifier::new(&corners, sim.keyboard(), (1920, 1080, 1920), 900, 100).expect("rectifier");
+    let mut strip = vec![0u8; 900 * 100];
+    let (t0, mut frames) = (Instant::now(), 0u64);
+    while t0.elapsed().as_secs_f64() < 2.0 {
+        for _ in 0..50 {
+            rect.rectify(black_box(&img), &mut strip);
+            black_box(&strip);
+        }
+        frames += 50;
+    }
+    let s = t0.elapsed().as_secs_f64();
+    println!(
+        "Rectifier::rectify 1920x1080 -> 900x100: {:>9.1} frames/s ({frames} frames, one thread)",
+        frames as f64 / s
+    );
+
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let t0 = Instant::now();
+            black_box(detect(black_box(&img), &DetectParams::default()));
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "detect 1920x1080: {:.2} ms (median of 5; min {:.2}, max {:.2})",
+        times[2], times[0], times[4]
+    );
+}

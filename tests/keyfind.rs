@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: MPL-2.0
+//! keyfind: keyboard detection on unseen pianosim clips and on one real frame.
+//!
+//! Seeds 10_000.. are held out: never use them to tune the detector. (benches/keyfind.rs
+//! reports on the full set, seeds 20_000..20_060, also never used for tuning.)
+
+use std::fmt;
+
+use gst::prelude::*;
+use gstpianola::core::keyfind::{DetectParams, Detection, GrayImage, detect};
+use gstpianola::core::music::procedural;
+use gstpianola::core::sim::{SimConfig, Simulator};
+
+/// BT.601 luma of packed RGBA.
+fn luma(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .map(|p| ((77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32) >> 8) as u8)
+        .collect()
+}
+
+/// One clip's outcome.
+struct Row {
+    seed: u64,
+    size: (u32, u32),
+    /// True (keys, lowest note).
+    truth: (usize, u8),
+    /// Detected (keys, lowest note), mean corner error / true keyboard width, confidence.
+    found: Option<((usize, u8), f64, f32)>,
+}
+
+impl Row {
+    fn keys_right(&self) -> bool {
+        self.found.is_some_and(|(k, _, _)| k == self.truth)
+    }
+}
+
+struct Report {
+    rows: Vec<Row>,
+    /// Mean relative corner error over the clips where a keyboard was found (NaN if none).
+    mean_rel_err: f64,
+    found_share: f64,
+    /// Share of all clips with the key count and the lowest note right.
+    keys_right_share: f64,
+}
+
+impl Report {
+    fn new(rows: Vec<Row>) -> Report {
+        let errs: Vec<f64> = rows.iter().filter_map(|r| r.found.map(|f| f.1)).collect();
+        let n = rows.len().max(1) as f64;
+        Report {
+            mean_rel_err: errs.iter().sum::<f64>() / errs.len() as f64,
+            found_share: errs.len() as f64 / n,
+            keys_right_share: rows.iter().filter(|r| r.keys_right()).count() as f64 / n,
+            rows,
+        }
+    }
+
+    fn count(&self, f: impl Fn(&Row) -> bool) -> usize {
+        self.rows.iter().filter(|r| f(r)).count()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let head = ("seed", "size", "truth", "found", "rel.err", "conf");
+        writeln!(
+            f,
+            "{:>5} {:>9}  {:<6}  {:<6} {:>9} {:>6}",
+            head.0, head.1, head.2, head.3, head.4, head.5
+        )?;
+        for r in &self.rows {
+            let size = format!("{}x{}", r.size.0, r.size.1);
+            write!(
+                f,
+                "{:>5} {size:>9}  {:>2}@{:<3}",
+                r.seed, r.truth.0, r.truth.1
+            )?;
+            match r.found {
+                Some(((k, l), e, c)) => {
+                    let mark = if r.keys_right() {
+                        ""
+                    } else {
+                        "  <- wrong keys"
+                    };
+                    writeln!(f, "  {k:>2}@{l:<3} {e:>9.5} {c:>6.2}{mark}")?
+                }
+                None => writeln!(f, "  not found")?,
+            }
+        }
+        write!(
+            f,
+            "{} clips: found {:.1}%, keys+lowest note right {:.1}%, mean corner error {:.5} of the keyboard width (over found clips)",
+            self.rows.len(),
+            100.0 * self.found_share,
+            100.0 * self.keys_right_share,
+            self.mean_rel_err
+        )
+    }
+}
+
+fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - b[0]).hypot(a[1] - b[1])
+}
+
+/// Mean Euclidean distance of the four corners, divided by the true top edge's length.
+fn rel_corner_error(found: &[[f64; 2]; 4], truth: &[[f32; 2]; 4]) -> f64 {
+    let t = truth.map(|p| [p[0] as f64, p[1] as f64]);
+    (0..4).map(|i| dist(found[i], t[i])).sum::<f64>() / 4.0 / dist(t[0], t[1])
+}
+
+/// Detect on frame `min(25, n - 1)` of each seed's clip (look drawn from the seed).
+fn evaluate(seeds: impl Iterator<Item = u64>) -> Report {
+    evaluate_with(seeds, |img, _| detect(img, &DetectParams::default()))
+}
+
+fn evaluate_with(
+    seeds: impl Iterator<Item = u64>,
+    find: impl Fn(&GrayImage, &Simulator) -> Option<Detection>,
+) -> Report {
+    let rows = seeds
+        .map(|seed| {
+            let notes = procedural(seed, 4.0);
+            let mut sim = Simulator::new(
+                &notes,
+                &SimConfig {
+                    seed,
+                    ..Default::default()
+                },
+            )
+            .expect("simulator");
+            let (w, h) = (sim.width(), sim.height());
+            let frame = 25.min(sim.n_frames() - 1);
+            let gray = luma(sim.render(frame));
+            let img = GrayImage {
+                data: &gray,
+                width: w as usize,
+                height: h as usize,
+                stride: w as usize,
+            };
+            let kb = sim.keyboard();
+            Row {
+                seed,
+                size: (w, h),
+                truth: (kb.keys, kb.lowest_note),
+                found: find(&img, &sim).map(|d| {
+                    let k = (d.keyboard.keys, d.keyboard.lowest_note);
+                    (
+                        k,
+                        rel_corner_error(&d.corners, &sim.corners()),
+                        d.confidence,
+                    )
+                }),
+            }
+        })
+        .collect();
+    Report::new(rows)
+}
+
+#[test]
+fn harness_scores_true_corners_as_perfect_and_misses_as_missing() {
+    // An oracle that knows the truth for the first seed and finds nothing in the second.
+    let report = evaluate_with(10_000..10_002, |_, sim| {
+        (sim.config().seed == 10_000).then(|| Detection {
+            corners: sim.corners().map(|p| [p[0] as f64, p[1] as f64]),
+            keyboard: sim.keyboard(),
+            confidence: 1.0,
+        })
+    });
+    println!("{report}");
+    assert!(report.mean_rel_err < 1e-9);
+    assert_eq!((report.found_share, report.keys_right_share), (0.5, 0.5));
+    // A shift of 1% of the width counts as 0.01.
+    let t = [[0.0f32, 0.0], [100.0, 0.0], [100.0, 10.0], [0.0, 10.0]];
+    let f = [[1.0, 0.0], [101.0, 0.0], [101.0, 10.0], [1.0, 10.0]];
+    assert!((rel_corner_error(&f, &t) - 0.01).abs() < 1e-12);
+}
+
+#[test]
+fn detects_keyboards_on_unseen_pianosim_clips() {
+    let report = evaluate(10_000..10_012);
+    println!("{report}");
+    let n = report.rows.len();
+    assert_eq!(n, 12);
+    let found = report.count(|r| r.found.is_some());
+    assert_eq!(found, n, "keyboard not found in {} of {n} clips", n - found);
+    assert!(
+        report.mean_rel_err <= 0.005,
+        "mean corner error {:.5} of the keyboard width (want <= 0.005)",
+        report.mean_rel_err
+    );
+    let right = report.count(Row::keys_right);
+    assert!(
+        right >= 11,
+        "keys and lowest note right in only {right} of {n} clips"
+    );
+}
+
+/// The GRAY8 frame of `path` at the first PTS >= `at`: (pixels, width, height), rows packed.
+fn decode_gray_frame(path: &str, at: gst::ClockTime) -> (Vec<u8>, usize, usize) {
+    gst::init().expect("gst init");
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{path}\" ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 \
+         ! appsink name=out sync=false max-buffers=2"
+    ))
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("a pipeline");
+    let sink = pipeline
+        .by_name("out")
+        .expect("appsink")
+        .downcast::<gst_app::AppSink>()
+        .expect("an appsink");
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    let out = loop {
+        let Ok(sample) = sink.pull_sample() else {
+            let err = pipeline
+                .bus()
+                .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]));
+            panic!("{path}: no frame at {at} (decoding error or end of stream): {err:?}");
+        };
+        let buf = sample.buffer().expect("buffer");
+        if buf.pts().is_none_or(|p| p < at) {
+            continue;
+        }
+        let info = gst_video::VideoInfo::from_caps(sample.caps().expect("caps")).expect("info");
+        let (w, h) = (info.width() as usize, info.height() as usize);
+        let stride = info.stride()[0] as usize;
+        let off = info.offset()[0];
+        let map = buf.map_readable().expect("readable");
+        let mut px = Vec::with_capacity(w * h);
+        for y in 0..h {
+            px.extend_from_slice(&map[off + y * stride..off + y * stride + w]);
+        }
+        break (px, w, h);
+    };
+    pipeline.set_state(gst::State::Null).expect("null");
+    out
+}
+
+#[test]
+fn finds_the_real_bach_keyboard() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/real/bach/video.mp4"
+    );
+    let (px, w, h) = decode_gray_frame(path, gst::ClockTime::from_seconds(30));
+    assert_eq!((w, h), (1280, 720));
+    let img = GrayImage {
+        data: &px,
+        width: w,
+        height: h,
+        stride: w,
+    };
+    // From the clip's README: TL, TR, BR, BL.
+    let truth = [
+        [9.0, 286.0],
+        [1275.0, 300.0],
+        [1258.0, 450.0],
+        [24.0, 434.0],
+    ];
+    let tol = 0.01 * dist(truth[0], truth[1]);
+    let d = detect(&img, &DetectParams::default()).expect("no keyboard found in the Bach frame");
+    println!("detected {d:?}");
+    for (i, name) in ["top-left", "top-right", "bottom-right", "bottom-left"]
+        .iter()
+        .enumerate()
+    {
+        let e = dist(d.corners[i], truth[i]);
+        assert!(
+            e <= tol,
+            "{name} corner {:?} is {e:.1} px from {:?} (tolerance {tol:.1})",
+            d.corners[i],
+            truth[i]
+        );
+    }
+    assert_eq!((d.keyboard.keys, d.keyboard.lowest_note), (88, 21));
+}
