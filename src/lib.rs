@@ -15,6 +15,7 @@ pub mod dataset;
 mod midienc;
 mod midisynth;
 pub mod model;
+mod pianocrop;
 mod pianosim;
 mod roll2midi;
 
@@ -23,6 +24,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     midisynth::register(plugin)?;
     midienc::register(plugin)?;
     pianosim::register(plugin)?;
+    pianocrop::register(plugin)?;
     Ok(())
 }
 

@@ -811,6 +811,162 @@ fn fit_line(pts: &[[f64; 2]]) -> Option<(f64, f64)> {
     Some(line)
 }
 
+/// How the tracker confirms and re-checks a keyboard.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackerConfig {
+    /// Consistent detections needed to lock (or to move a lock).
+    pub confirm: usize,
+    /// Once locked, detect again every this many frames.
+    pub recheck_interval: usize,
+    /// Detections agree when no corner moves more than this share of the keyboard width.
+    pub tolerance: f64,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            confirm: 3,
+            recheck_interval: 15,
+            tolerance: 0.01,
+        }
+    }
+}
+
+/// What a frame changed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TrackEvent {
+    /// No keyboard locked yet.
+    Searching,
+    /// First lock.
+    Locked(Detection),
+    /// The keyboard moved (camera moved, scene cut): locked again elsewhere.
+    Relocked(Detection),
+    /// Locked, nothing new.
+    Tracking,
+}
+
+/// Detects the keyboard in the first frames, confirms it over several, locks, and checks the
+/// lock now and then, moving it when the keyboard is consistently found elsewhere.
+#[derive(Clone, Debug)]
+pub struct KeyboardTracker {
+    config: TrackerConfig,
+    params: DetectParams,
+    locked: Option<Detection>,
+    pending: Vec<Detection>,
+    since_check: usize,
+}
+
+fn width_of(d: &Detection) -> f64 {
+    let [a, b, _, _] = d.corners;
+    ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt()
+}
+
+fn agree(a: &Detection, b: &Detection, tolerance: f64) -> bool {
+    let lim = tolerance * width_of(a).max(1.0);
+    a.keyboard == b.keyboard
+        && a.corners
+            .iter()
+            .zip(&b.corners)
+            .all(|(p, q)| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt() <= lim)
+}
+
+fn average(ds: &[Detection]) -> Detection {
+    let n = ds.len().max(1) as f64;
+    let mut corners = [[0.0; 2]; 4];
+    for d in ds {
+        for (c, p) in corners.iter_mut().zip(&d.corners) {
+            c[0] += p[0] / n;
+            c[1] += p[1] / n;
+        }
+    }
+    Detection {
+        corners,
+        keyboard: ds[0].keyboard,
+        confidence: ds.iter().map(|d| d.confidence).sum::<f32>() / n as f32,
+    }
+}
+
+impl KeyboardTracker {
+    pub fn new(config: TrackerConfig, params: DetectParams) -> Self {
+        KeyboardTracker {
+            config,
+            params,
+            locked: None,
+            pending: Vec::new(),
+            since_check: 0,
+        }
+    }
+
+    pub fn locked(&self) -> Option<&Detection> {
+        self.locked.as_ref()
+    }
+
+    /// Forget everything (new stream).
+    pub fn reset(&mut self) {
+        self.locked = None;
+        self.pending.clear();
+        self.since_check = 0;
+    }
+
+    pub fn push(&mut self, img: &GrayImage) -> TrackEvent {
+        let confirm = self.config.confirm.max(1);
+        match self.locked {
+            None => {
+                let Some(d) = detect(img, &self.params) else {
+                    return TrackEvent::Searching;
+                };
+                if !self
+                    .pending
+                    .last()
+                    .is_some_and(|p| agree(p, &d, self.config.tolerance))
+                {
+                    self.pending.clear();
+                }
+                self.pending.push(d);
+                if self.pending.len() >= confirm {
+                    let l = average(&self.pending);
+                    self.pending.clear();
+                    self.locked = Some(l);
+                    return TrackEvent::Locked(l);
+                }
+                TrackEvent::Searching
+            }
+            Some(l) => {
+                self.since_check += 1;
+                // While a move is being confirmed, look at every frame.
+                if self.pending.is_empty() && self.since_check < self.config.recheck_interval {
+                    return TrackEvent::Tracking;
+                }
+                self.since_check = 0;
+                let Some(d) = detect(img, &self.params) else {
+                    // Hands or a cut may hide the keys for a while: keep the lock.
+                    self.pending.clear();
+                    return TrackEvent::Tracking;
+                };
+                if agree(&l, &d, self.config.tolerance) {
+                    self.pending.clear();
+                    return TrackEvent::Tracking;
+                }
+                if !self
+                    .pending
+                    .last()
+                    .is_some_and(|p| agree(p, &d, self.config.tolerance))
+                {
+                    self.pending.clear();
+                }
+                self.pending.push(d);
+                if self.pending.len() >= confirm {
+                    let n = average(&self.pending);
+                    self.pending.clear();
+                    self.locked = Some(n);
+                    return TrackEvent::Relocked(n);
+                }
+                TrackEvent::Tracking
+            }
+        }
+    }
+}
+
 /// The canonical strip's key grid: x-span (fraction of the width) of each of the 88 keys.
 pub fn canonical_grid() -> Vec<(u8, f32, f32)> {
     PIANO_88

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MPL-2.0
+//! pianocrop: lock, rectify, override, re-lock, draw, and clear errors.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use gstpianola::core::keyboard::Keyboard;
+use gstpianola::core::keyfind::PAD;
+use gstpianola::core::midi::notes_to_smf;
+use gstpianola::core::music::procedural;
+use gstpianola::core::sim::{SimConfig, Simulator};
+
+fn midi(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
+    let p = dir.join(format!("in{seed}.mid"));
+    std::fs::write(&p, notes_to_smf(&procedural(seed, 2.0), Some(0)).unwrap()).unwrap();
+    p
+}
+
+/// Corners from an element message named `name` on the bus, in order.
+fn corners_of(msgs: &[gst::Structure], name: &str) -> Vec<([f64; 8], bool)> {
+    msgs.iter()
+        .filter(|s| s.name() == name)
+        .map(|s| {
+            let c: Vec<f64> = s
+                .get::<gst::Array>("corners")
+                .unwrap()
+                .iter()
+                .map(|v| v.get::<f64>().unwrap())
+                .collect();
+            (
+                c.try_into().unwrap(),
+                s.get::<bool>("relock").unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
+/// Run to EOS collecting element messages and the appsink's buffers and caps.
+fn run_collect(p: gst::Pipeline) -> (Vec<gst::Structure>, Vec<gst::Buffer>, Option<gst::Caps>) {
+    let msgs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let m2 = msgs.clone();
+    let bus = p.bus().unwrap();
+    bus.enable_sync_message_emission();
+    bus.connect_sync_message(None, move |_, msg| {
+        if let gst::MessageView::Element(e) = msg.view()
+            && let Some(s) = e.structure()
+        {
+            m2.lock().unwrap().push(s.to_owned());
+        }
+    });
+    let (bufs, caps) = collect_with(p).unwrap();
+    let m = msgs.lock().unwrap().clone();
+    (m, bufs, caps)
+}
+
+fn max_dist(a: &[f64; 8], b: &[f64; 8]) -> f64 {
+    (0..4)
+        .map(|i| ((a[2 * i] - b[2 * i]).powi(2) + (a[2 * i + 1] - b[2 * i + 1]).powi(2)).sqrt())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn locks_onto_a_rendered_keyboard_and_outputs_the_strip() {
+    init();
+    let dir = tmpdir("crop-lock");
+    let mid = midi(&dir, 3);
+    let p = parse(&format!(
+        "pianosim location={} seed=31 width=854 height=480 framerate=25/1 tail=0 ! videoconvert ! video/x-raw,format=I420 ! pianocrop ! appsink name=out",
+        mid.display()
+    ));
+    let (msgs, bufs, caps) = run_collect(p);
+    let caps = caps.unwrap();
+    let s = caps.structure(0).unwrap();
+    assert_eq!(s.get::<&str>("format").unwrap(), "GRAY8");
+    assert_eq!(
+        (
+            s.get::<i32>("width").unwrap(),
+            s.get::<i32>("height").unwrap()
+        ),
+        (900, 100)
+    );
+    let truth = corners_of(&msgs, "pianosim-keyboard");
+    let found = corners_of(&msgs, "pianocrop-keyboard");
+    assert_eq!(found.len(), 1, "one lock, no spurious re-lock");
+    let width = truth[0].0[2] - truth[0].0[0];
+    assert!(
+        max_dist(&truth[0].0, &found[0].0) < 0.005 * width,
+        "{:?} vs {:?}",
+        found,
+        truth
+    );
+    // Timestamps pass through; frames after the lock are real (no GAP flag).
+    for (i, b) in bufs.iter().enumerate() {
+        assert_eq!(b.pts(), Some(gst::ClockTime::from_mseconds(40 * i as u64)));
+    }
+    assert!(bufs[0].flags().contains(gst::BufferFlags::GAP));
+    assert!(!bufs[10].flags().contains(gst::BufferFlags::GAP));
+    // The strip shows keys: bright white keys and dark black keys in its upper half.
+    let m = bufs[10].map_readable().unwrap();
+    let row = &m[30 * 900..31 * 900];
+    assert!(row.iter().filter(|&&v| v > 170).count() > 300);
+    assert!(row.iter().filter(|&&v| v < 80).count() > 150);
+}
+
+#[test]
+fn manual_corners_win_and_small_keyboards_are_padded() {
+    init();
+    let dir = tmpdir("crop-manual");
+    let mid = midi(&dir, 4);
+    let cfg = SimConfig {
+        seed: 41,
+        width: 640,
+        height: 360,
+        fps_num: 25,
+        keys: Some(61),
+        ..Default::default()
+    };
+    let notes = gstpianola::core::midi::smf_to_notes(&std::fs::read(&mid).unwrap()).unwrap();
+    let c = Simulator::new(&notes, &cfg).unwrap().corners();
+    let corners = c
+        .iter()
+        .flat_map(|p| [p[0].to_string(), p[1].to_string()])
+        .collect::<Vec<_>>()
+        .join(",");
+    let p = parse(&format!(
+        "pianosim location={} seed=41 width=640 height=360 framerate=25/1 keys=61 tail=0 ! videoconvert ! pianocrop corners=\"{corners}\" keys=61 ! appsink name=out",
+        mid.display()
+    ));
+    let (msgs, bufs, _) = run_collect(p);
+    let found = corners_of(&msgs, "pianocrop-keyboard");
+    assert_eq!(found.len(), 1);
+    assert!(
+        !bufs[0].flags().contains(gst::BufferFlags::GAP),
+        "manual corners apply from the first frame"
+    );
+    let (l, r) = Keyboard::standard(61).unwrap().canonical_extent();
+    let m = bufs[0].map_readable().unwrap();
+    let row = &m[90 * 900..91 * 900];
+    // Outside the 61 keys' place in the 88-key strip: padding; inside: bright white keys.
+    assert!(row[..(l * 900.0) as usize - 2].iter().all(|&v| v == PAD));
+    assert!(row[(r * 900.0) as usize + 2..].iter().all(|&v| v == PAD));
+    let inside = &row[(l * 900.0) as usize + 5..(r * 900.0) as usize - 5];
+    assert!(inside.iter().filter(|&&v| v > 150).count() > inside.len() / 2);
+}
+
+#[test]
+fn relocks_when_the_camera_moves() {
+    init();
+    let notes = procedural(6, 2.0);
+    let caps = gst_video::VideoCapsBuilder::new()
+        .format(gst_video::VideoFormat::Rgba)
+        .width(640)
+        .height(360)
+        .framerate(gst::Fraction::new(25, 1))
+        .build();
+    let mut bufs = Vec::new();
+    let mut truths = Vec::new();
+    for (k, seed) in [51u64, 52].iter().enumerate() {
+        let cfg = SimConfig {
+            seed: *seed,
+            width: 640,
+            height: 360,
+            fps_num: 25,
+            keys: Some(88),
+            ..Default::default()
+        };
+        let mut sim = Simulator::new(&notes, &cfg).unwrap();
+        truths.push(sim.corners());
+        for i in 0..25 {
+            let j = k * 25 + i;
+            bufs.push(timed(
+                sim.render(i).to_vec(),
+                gst::ClockTime::from_mseconds(40 * j as u64),
+                Some(gst::ClockTime::from_mseconds(40)),
+            ));
+        }
+    }
+    let p = with_appsrc(
+        "pianocrop recheck-interval=5 ! appsink name=out",
+        &caps,
+        bufs,
+    );
+    let (msgs, out, _) = run_collect(p);
+    assert_eq!(out.len(), 50);
+    let found = corners_of(&msgs, "pianocrop-keyboard");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(!found[0].1 && found[1].1);
+    let flat = |c: &[[f32; 2]; 4]| -> [f64; 8] {
+        let v: Vec<f64> = c.iter().flat_map(|p| [p[0] as f64, p[1] as f64]).collect();
+        v.try_into().unwrap()
+    };
+    assert!(max_dist(&found[0].0, &flat(&truths[0])) < 3.0);
+    assert!(max_dist(&found[1].0, &flat(&truths[1])) < 3.0);
+}
+
+#[test]
+fn draw_mode_overlays_the_grid() {
+    init();
+    let dir = tmpdir("crop-draw");
+    let mid = midi(&dir, 7);
+    let p = parse(&format!(
+        "pianosim location={} seed=71 width=640 height=360 framerate=25/1 tail=0 ! videoconvert ! video/x-raw,format=RGBA ! pianocrop draw=true ! appsink name=out",
+        mid.display()
+    ));
+    let (_, bufs, caps) = run_collect(p);
+    let s = caps.unwrap();
+    let s = s.structure(0).unwrap();
+    assert_eq!(
+        (
+            s.get::<&str>("format").unwrap(),
+            s.get::<i32>("width").unwrap()
+        ),
+        ("RGBA", 640)
+    );
+    let m = bufs[20].map_readable().unwrap();
+    let red = m
+        .chunks(4)
+        .filter(|p| p[0] == 255 && p[1] == 40 && p[2] == 40)
+        .count();
+    let green = m
+        .chunks(4)
+        .filter(|p| p[0] == 40 && p[1] == 220 && p[2] == 60)
+        .count();
+    assert!(red > 1000 && green > 1000, "red {red} green {green}");
+}
+
+#[test]
+fn no_keyboard_is_a_clear_error() {
+    init();
+    let err = run(
+        &parse("videotestsrc pattern=snow num-buffers=100 ! video/x-raw,width=320,height=240,framerate=25/1 ! pianocrop timeout=1 ! fakesink"),
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("No piano keyboard found") && err.contains("corners="),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_corners_property_is_a_clear_error() {
+    init();
+    let err = run(
+        &parse("videotestsrc num-buffers=3 ! pianocrop corners=\"1,2,3\" ! fakesink"),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("corners") && err.contains("8 numbers"),
+        "{err}"
+    );
+}
