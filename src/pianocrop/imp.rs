@@ -637,22 +637,23 @@ impl BaseTransformImpl for PianoCrop {
             );
         }
         // Still searching after the timeout: tell the user what to set.
-        if current.is_none() && settings.timeout > 0.0 && !state.timed_out {
-            if let (Some(t0), Some(t)) = (state.first_pts, pts)
-                && t.saturating_sub(t0).seconds_f64() > settings.timeout
-            {
-                state.timed_out = true;
-                drop(in_frame);
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    (
-                        "No piano keyboard found in the first {:.0} s of video. Set the pianocrop properties corners=\"x0,y0,x1,y1,x2,y2,x3,y3\" (top-left, top-right, bottom-right, bottom-left of the keys) and keys (88, 76, 61), or raise timeout",
-                        settings.timeout
-                    )
-                );
-                return Err(gst::FlowError::Error);
-            }
+        if current.is_none()
+            && settings.timeout > 0.0
+            && !state.timed_out
+            && let (Some(t0), Some(t)) = (state.first_pts, pts)
+            && t.saturating_sub(t0).seconds_f64() > settings.timeout
+        {
+            state.timed_out = true;
+            drop(in_frame);
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Failed,
+                (
+                    "No piano keyboard found in the first {:.0} s of video. Set the pianocrop properties corners=\"x0,y0,x1,y1,x2,y2,x3,y3\" (top-left, top-right, bottom-right, bottom-left of the keys) and keys (88, 76, 61), or raise timeout",
+                    settings.timeout
+                )
+            );
+            return Err(gst::FlowError::Error);
         }
         let mut out_frame = gst_video::VideoFrameRef::from_buffer_ref_writable(
             outbuf,
