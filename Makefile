@@ -32,7 +32,7 @@ demo: release
 	./target/release/pianola demo --out-dir demo-out
 
 bench: setup
-	$(CARGO) bench --bench symbolic --bench pianosim
+	$(CARGO) bench --bench symbolic --bench pianosim --bench keyfind
 
 inspect: release
 	GST_PLUGIN_PATH=$(CURDIR)/target/release gst-inspect-1.0 pianola

@@ -7,6 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use gst::prelude::*;
 use gstpianola::core::keyfind::{DetectParams, GrayImage, Rectifier, detect};
 use gstpianola::core::music::procedural;
 use gstpianola::core::sim::{SimConfig, Simulator};
@@ -77,6 +78,58 @@ fn report(seeds: std::ops::Range<u64>) {
     );
 }
 
+/// The pianocrop element on 1080p I420 frames, locked after the first few: frames/s through
+/// `appsrc ! pianocrop ! fakesink` (one streaming thread; detection re-runs every 15 frames).
+fn element_throughput(gray: &[u8]) {
+    gst::init().expect("gst");
+    gstpianola::plugin_register_static().expect("plugin");
+    let (w, h) = (1920usize, 1080usize);
+    let mut i420 = gray.to_vec();
+    i420.resize(w * h * 3 / 2, 128);
+    let frame = gst::Buffer::from_mut_slice(i420);
+    let n = 900u64;
+    let p = gst::parse::launch("appsrc name=src format=time ! pianocrop ! fakesink")
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("pipeline");
+    let src = p
+        .by_name("src")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .expect("appsrc");
+    src.set_caps(Some(
+        &gst_video::VideoCapsBuilder::new()
+            .format(gst_video::VideoFormat::I420)
+            .width(w as i32)
+            .height(h as i32)
+            .framerate(gst::Fraction::new(25, 1))
+            .build(),
+    ));
+    src.set_property("max-bytes", 0u64);
+    for i in 0..n {
+        let mut b = frame.copy();
+        let m = b.get_mut().expect("writable");
+        m.set_pts(gst::ClockTime::from_mseconds(40 * i));
+        src.push_buffer(b).expect("push");
+    }
+    src.end_of_stream().expect("eos");
+    let t0 = Instant::now();
+    p.set_state(gst::State::Playing).expect("play");
+    let bus = p.bus().expect("bus");
+    for msg in bus.iter_timed(gst::ClockTime::NONE) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{}", e.error()),
+            _ => {}
+        }
+    }
+    let s = t0.elapsed().as_secs_f64();
+    p.set_state(gst::State::Null).expect("null");
+    println!(
+        "pianocrop element, 1920x1080 I420 -> 900x100: {:>9.1} frames/s ({n} frames)",
+        n as f64 / s
+    );
+}
+
 fn main() {
     println!("keyfind on the full set (seeds 20_000..20_060)");
     let t0 = Instant::now();
@@ -120,4 +173,5 @@ fn main() {
         "detect 1920x1080: {:.2} ms (median of 5; min {:.2}, max {:.2})",
         times[2], times[0], times[4]
     );
+    element_throughput(&gray);
 }

@@ -41,7 +41,7 @@ fn inspect(args: &[&str]) -> String {
 #[test]
 fn plugin_lists_its_elements() {
     let text = inspect(&["pianola"]);
-    for e in ["roll2midi", "midisynth", "midienc"] {
+    for e in ["roll2midi", "midisynth", "midienc", "pianosim", "pianocrop"] {
         assert!(text.contains(e), "{e} missing from:\n{text}");
     }
     assert!(text.contains("MPL"));
@@ -49,7 +49,7 @@ fn plugin_lists_its_elements() {
 
 #[test]
 fn elements_document_their_properties() {
-    let cases: [(&str, &[&str]); 3] = [
+    let cases: [(&str, &[&str]); 5] = [
         (
             "roll2midi",
             &[
@@ -75,6 +75,34 @@ fn elements_document_their_properties() {
             ],
         ),
         ("midienc", &["program"]),
+        (
+            "pianosim",
+            &[
+                "location",
+                "seed",
+                "width",
+                "height",
+                "framerate",
+                "canonical",
+                "lit-keys",
+                "keys",
+                "tail",
+            ],
+        ),
+        (
+            "pianocrop",
+            &[
+                "width",
+                "height",
+                "corners",
+                "keys",
+                "lowest-note",
+                "timeout",
+                "confirm-frames",
+                "recheck-interval",
+                "draw",
+            ],
+        ),
     ];
     for (element, props) in cases {
         let text = inspect(&[element]);
@@ -84,9 +112,11 @@ fn elements_document_their_properties() {
                 "{element} lacks property {p}:\n{text}"
             );
         }
-        assert!(
-            text.contains("application/x-piano-roll"),
-            "{element} caps:\n{text}"
-        );
+        let caps = if element == "pianocrop" {
+            "GRAY8"
+        } else {
+            "application/x-piano-roll"
+        };
+        assert!(text.contains(caps), "{element} caps:\n{text}");
     }
 }
