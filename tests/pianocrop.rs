@@ -252,3 +252,29 @@ fn bad_corners_property_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn logos_and_overlays_do_not_fool_it() {
+    init();
+    let dir = tmpdir("crop-logo");
+    let mid = midi(&dir, 8);
+    // A colour-bar "logo" in the top-left corner and a checkered banner along the bottom,
+    // composited over the performance.
+    let p = parse(&format!(
+        "compositor name=mix sink_1::xpos=12 sink_1::ypos=12 sink_2::xpos=0 sink_2::ypos=320 \
+           ! video/x-raw,format=I420,width=640,height=360 ! pianocrop ! appsink name=out \
+         pianosim name=s location={} seed=81 width=640 height=360 framerate=25/1 tail=0 ! videoconvert ! mix.sink_0 \
+         videotestsrc pattern=smpte num-buffers=60 ! video/x-raw,width=120,height=68,framerate=25/1 ! mix.sink_1 \
+         videotestsrc pattern=checkers-8 num-buffers=60 ! video/x-raw,width=640,height=40,framerate=25/1 ! mix.sink_2",
+        mid.display()
+    ));
+    let (msgs, _, _) = run_collect(p);
+    let truth = corners_of(&msgs, "pianosim-keyboard");
+    let found = corners_of(&msgs, "pianocrop-keyboard");
+    assert!(!found.is_empty(), "no lock");
+    let width = truth[0].0[2] - truth[0].0[0];
+    assert!(
+        max_dist(&truth[0].0, &found[0].0) < 0.005 * width,
+        "{found:?} vs {truth:?}"
+    );
+}

@@ -224,6 +224,12 @@ fn regular_runs(runs: &[(f64, f64)]) -> usize {
     if w < 0.25 * g {
         return 0;
     }
+    // Black keys come in groups of two and three: two gaps in five are about 1.5 times the
+    // others. Evenly spaced patterns (checkers, grilles, text lines) have none.
+    let big = gaps.iter().filter(|&&x| x > 1.3 * g && x < 1.9 * g).count();
+    if big * 5 < gaps.len() {
+        return 0;
+    }
     runs.windows(2)
         .filter(|p| {
             let gap = p[1].0 - p[0].0;
@@ -583,10 +589,37 @@ pub fn detect(img: &GrayImage, params: &DetectParams) -> Option<Detection> {
             }
             (ps, pd)
         };
-    // The first map's parallax grows towards the ends: start from the middle of the keys.
-    let (s1, d1) = plane(&h0, 1.0 + (vf0 - 1.0) * 0.3, 1.0 + (vf0 - 1.0) * 0.8, 0.45);
-    let h1 = robust_fit(&s1, &d1)?;
-    let (plane_src, plane_dst) = plane(&h1, 0.75, 0.93, 0.3);
+    // The first map's parallax grows towards the ends: start from the middle of the keys and
+    // widen the range step by step, each step guided by the fit of the one before, so no
+    // boundary is searched for far from where it should be.
+    let within = |(ps, pd): (Vec<[f64; 2]>, Vec<[f64; 2]>), lo: f64, hi: f64| {
+        ps.into_iter()
+            .zip(pd)
+            .filter(|(p, _)| p[0] >= lo && p[0] <= hi)
+            .unzip::<_, _, Vec<[f64; 2]>, Vec<[f64; 2]>>()
+    };
+    let (va, vb) = (1.0 + (vf0 - 1.0) * 0.3, 1.0 + (vf0 - 1.0) * 0.8);
+    let mut guide = h0;
+    let mut window = 0.45;
+    let mut rows = (va, vb);
+    let mut last = (Vec::new(), Vec::new());
+    for half in [0.2, 0.33, 0.42, 0.5] {
+        let (ps, pd) = within(
+            plane(&guide, rows.0, rows.1, window),
+            0.5 - half,
+            0.5 + half,
+        );
+        if ps.len() >= 12 {
+            if let Some(h) = robust_fit(&ps, &pd) {
+                guide = h;
+                // From now on the guide is in the key plane's own frame.
+                rows = (0.75, 0.93);
+                window = 0.3;
+            }
+            last = (ps, pd);
+        }
+    }
+    let (plane_src, plane_dst) = last;
     if plane_src.len() < 16 {
         return None;
     }
@@ -602,14 +635,26 @@ pub fn detect(img: &GrayImage, params: &DetectParams) -> Option<Detection> {
         robust_fit(&s3, &d3)
     };
     let h = robust_fit(&plane_src, &plane_dst)?;
-    let hl = local(0.0, 0.35).unwrap_or(h);
-    let hr = local(0.65, 1.0).unwrap_or(h);
-    let corners = [
-        hl.apply([0.0, 0.0]),
-        hr.apply([1.0, 0.0]),
-        hr.apply([1.0, 1.0]),
-        hl.apply([0.0, 1.0]),
-    ];
+    // A local fit may only refine the global one (by less than half a white key); a larger
+    // disagreement means a mislabelled boundary at the end, and the global fit is safer.
+    let key_px = {
+        let (a, b) = (h.apply([0.0, 1.0]), h.apply([1.0, 1.0]));
+        ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt() / kb.white_keys() as f64
+    };
+    let refine = |local: Option<Homography>, u: f64| -> [[f64; 2]; 2] {
+        let global = [h.apply([u, 0.0]), h.apply([u, 1.0])];
+        let Some(l) = local else { return global };
+        let cand = [l.apply([u, 0.0]), l.apply([u, 1.0])];
+        let off = cand
+            .iter()
+            .zip(&global)
+            .map(|(p, q)| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt())
+            .fold(0.0, f64::max);
+        if off < 0.5 * key_px { cand } else { global }
+    };
+    let [tl, bl] = refine(local(0.0, 0.35), 0.0);
+    let [tr, br] = refine(local(0.65, 1.0), 1.0);
+    let corners = [tl, tr, br, bl];
     let expected = kb.notes().filter(|&n| super::keyboard::is_black(n)).count();
     Some(Detection {
         corners,
