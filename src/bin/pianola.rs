@@ -67,38 +67,7 @@ enum Command {
     },
     /// Render N labelled pianosim clips (MP4 + true MIDI + JSON labels) from a MIDI folder
     /// and/or procedural music, split into train and held-out by piece and by seed.
-    Dataset {
-        #[arg(long)]
-        out: PathBuf,
-        /// Number of clips.
-        #[arg(long, default_value_t = 10)]
-        clips: usize,
-        /// Folders of .mid files to take pieces from (searched recursively).
-        #[arg(long)]
-        midi_dir: Vec<PathBuf>,
-        /// Also use procedurally generated pieces (one per clip).
-        #[arg(long, default_value_t = false)]
-        procedural: bool,
-        /// Length of each clip in seconds.
-        #[arg(long, default_value_t = 20.0)]
-        seconds: f64,
-        /// Base seed: the same base gives the same data set.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Fraction of pieces held out.
-        #[arg(long, default_value_t = 0.2)]
-        held_out: f64,
-        /// Frame size and rate (0: drawn per clip from its seed).
-        #[arg(long, default_value_t = 0)]
-        width: u32,
-        #[arg(long, default_value_t = 0)]
-        height: u32,
-        #[arg(long, default_value_t = 0)]
-        fps: u32,
-        /// Render the canonical 900x100 keyboard strip instead of the scene.
-        #[arg(long)]
-        canonical: bool,
-    },
+    Dataset(DatasetArgs),
     /// Render a MIDI file to a WAV file with a SoundFont.
     Synth {
         /// Standard MIDI File to play.
@@ -145,31 +114,7 @@ fn run(cli: Cli) -> Result<()> {
             seeds,
             out_dir,
         } => sim_compare(&video, &corners, &at, &seeds, &out_dir),
-        Command::Dataset {
-            out,
-            clips,
-            midi_dir,
-            procedural,
-            seconds,
-            seed,
-            held_out,
-            width,
-            height,
-            fps,
-            canonical,
-        } => dataset(&DatasetArgs {
-            out,
-            clips,
-            midi_dir,
-            procedural,
-            seconds,
-            seed,
-            held_out,
-            width,
-            height,
-            fps,
-            canonical,
-        }),
+        Command::Dataset(args) => dataset(&args),
         Command::Synth {
             input,
             output,
@@ -375,17 +320,37 @@ fn sim_compare(
     Ok(())
 }
 
+#[derive(clap::Args)]
 struct DatasetArgs {
+    #[arg(long)]
     out: PathBuf,
+    /// Number of clips.
+    #[arg(long, default_value_t = 10)]
     clips: usize,
+    /// Folders of .mid files to take pieces from (searched recursively).
+    #[arg(long)]
     midi_dir: Vec<PathBuf>,
+    /// Also use procedurally generated pieces (one per clip).
+    #[arg(long, default_value_t = false)]
     procedural: bool,
+    /// Length of each clip in seconds.
+    #[arg(long, default_value_t = 20.0)]
     seconds: f64,
+    /// Base seed: the same base gives the same data set.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Fraction of pieces held out.
+    #[arg(long, default_value_t = 0.2)]
     held_out: f64,
+    /// Frame size and rate (0: drawn per clip from its seed).
+    #[arg(long, default_value_t = 0)]
     width: u32,
+    #[arg(long, default_value_t = 0)]
     height: u32,
+    #[arg(long, default_value_t = 0)]
     fps: u32,
+    /// Render the canonical 900x100 keyboard strip instead of the scene.
+    #[arg(long)]
     canonical: bool,
 }
 

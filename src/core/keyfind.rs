@@ -954,28 +954,11 @@ impl KeyboardTracker {
     }
 
     pub fn push(&mut self, img: &GrayImage) -> TrackEvent {
-        let confirm = self.config.confirm.max(1);
         match self.locked {
-            None => {
-                let Some(d) = detect(img, &self.params) else {
-                    return TrackEvent::Searching;
-                };
-                if !self
-                    .pending
-                    .last()
-                    .is_some_and(|p| agree(p, &d, self.config.tolerance))
-                {
-                    self.pending.clear();
-                }
-                self.pending.push(d);
-                if self.pending.len() >= confirm {
-                    let l = average(&self.pending);
-                    self.pending.clear();
-                    self.locked = Some(l);
-                    return TrackEvent::Locked(l);
-                }
-                TrackEvent::Searching
-            }
+            None => match detect(img, &self.params).and_then(|d| self.confirm(d)) {
+                Some(l) => TrackEvent::Locked(l),
+                None => TrackEvent::Searching,
+            },
             Some(l) => {
                 self.since_check += 1;
                 // While a move is being confirmed, look at every frame.
@@ -992,23 +975,32 @@ impl KeyboardTracker {
                     self.pending.clear();
                     return TrackEvent::Tracking;
                 }
-                if !self
-                    .pending
-                    .last()
-                    .is_some_and(|p| agree(p, &d, self.config.tolerance))
-                {
-                    self.pending.clear();
+                match self.confirm(d) {
+                    Some(n) => TrackEvent::Relocked(n),
+                    None => TrackEvent::Tracking,
                 }
-                self.pending.push(d);
-                if self.pending.len() >= confirm {
-                    let n = average(&self.pending);
-                    self.pending.clear();
-                    self.locked = Some(n);
-                    return TrackEvent::Relocked(n);
-                }
-                TrackEvent::Tracking
             }
         }
+    }
+
+    /// Add a detection to the run of agreeing ones; once the run is long enough, lock onto
+    /// its average and return it.
+    fn confirm(&mut self, d: Detection) -> Option<Detection> {
+        if !self
+            .pending
+            .last()
+            .is_some_and(|p| agree(p, &d, self.config.tolerance))
+        {
+            self.pending.clear();
+        }
+        self.pending.push(d);
+        if self.pending.len() < self.config.confirm.max(1) {
+            return None;
+        }
+        let l = average(&self.pending);
+        self.pending.clear();
+        self.locked = Some(l);
+        Some(l)
     }
 }
 
