@@ -18,6 +18,7 @@ pub mod model;
 mod pianocrop;
 mod pianosim;
 mod roll2midi;
+mod video2roll;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     roll2midi::register(plugin)?;
@@ -25,6 +26,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     midienc::register(plugin)?;
     pianosim::register(plugin)?;
     pianocrop::register(plugin)?;
+    video2roll::register(plugin)?;
     Ok(())
 }
 

@@ -68,6 +68,8 @@ enum Command {
     /// Render N labelled pianosim clips (MP4 + true MIDI + JSON labels) from a MIDI folder
     /// and/or procedural music, split into train and held-out by piece and by seed.
     Dataset(DatasetArgs),
+    /// Train a video2roll net on pianosim renders made on the fly (checkpoints as it goes).
+    Train(TrainArgs),
     /// Render a MIDI file to a WAV file with a SoundFont.
     Synth {
         /// Standard MIDI File to play.
@@ -115,6 +117,7 @@ fn run(cli: Cli) -> Result<()> {
             out_dir,
         } => sim_compare(&video, &corners, &at, &seeds, &out_dir),
         Command::Dataset(args) => dataset(&args),
+        Command::Train(args) => train(&args),
         Command::Synth {
             input,
             output,
@@ -366,6 +369,241 @@ fn midi_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             out.push(p);
         }
     }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Weights to write (.safetensors; a .json sidecar and a .log.tsv go beside it).
+    #[arg(long, default_value = "models/video2roll.safetensors")]
+    out: PathBuf,
+    /// Net: keynet (compact, with onsets) or audeo (Audeo's Video2Roll Net).
+    #[arg(long, default_value = "keynet")]
+    arch: String,
+    /// Time budget in minutes.
+    #[arg(long, default_value_t = 60.0)]
+    minutes: f64,
+    #[arg(long, default_value_t = 1_000_000)]
+    max_steps: usize,
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// MIDI folders for pieces (besides procedural music).
+    #[arg(long)]
+    midi_dir: Vec<PathBuf>,
+    #[arg(long, default_value_t = 0.2)]
+    held_out: f64,
+    /// Continue from the weights at --out.
+    #[arg(long)]
+    resume: bool,
+    /// Validate on held-out renders every this many steps.
+    #[arg(long, default_value_t = 250)]
+    val_every: usize,
+    #[arg(long, default_value_t = 400)]
+    val_examples: usize,
+    /// libtorch CPU threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: i32,
+}
+
+/// Frame-level P/R/F1 of the model's key-down output (threshold from its metadata) and of
+/// its onset output, on examples.
+fn validate(
+    model: &gstpianola::model::Model,
+    examples: &[gstpianola::core::trainset::Example],
+) -> (
+    gstpianola::core::metrics::FrameMetrics,
+    Option<gstpianola::core::metrics::FrameMetrics>,
+) {
+    use gstpianola::core::metrics::frame_metrics;
+    let keys = model.meta().keys;
+    let (thr, othr) = (model.meta().threshold, model.meta().onset_threshold);
+    let mut est = Vec::new();
+    let mut refs = Vec::new();
+    let mut est_on = Vec::new();
+    let mut ref_on = Vec::new();
+    for chunk in examples.chunks(16) {
+        let windows: Vec<Vec<u8>> = chunk.iter().map(|e| e.window.clone()).collect();
+        for (p, e) in model.predict(&windows).iter().zip(chunk) {
+            est.push(p.frame.iter().map(|&v| v >= thr).collect::<Vec<bool>>());
+            refs.push(
+                e.target[..keys]
+                    .iter()
+                    .map(|&v| v > 0.5)
+                    .collect::<Vec<bool>>(),
+            );
+            if let Some(o) = &p.onset {
+                est_on.push(o.iter().map(|&v| v >= othr).collect::<Vec<bool>>());
+                ref_on.push(
+                    e.target[keys..]
+                        .iter()
+                        .map(|&v| v > 0.5)
+                        .collect::<Vec<bool>>(),
+                );
+            }
+        }
+    }
+    let onset = (!est_on.is_empty()).then(|| frame_metrics(&est_on, &ref_on));
+    (frame_metrics(&est, &refs), onset)
+}
+
+fn train(a: &TrainArgs) -> Result<()> {
+    use gstpianola::core::dataset::Split;
+    use gstpianola::core::trainset::{Example, WindowSource};
+    use gstpianola::model::train::{TrainConfig, train as run_training};
+    use gstpianola::model::{Arch, DeviceChoice, Model, ModelMeta};
+    use std::io::Write;
+
+    if a.threads > 0 {
+        tch::set_num_threads(a.threads);
+    }
+    tch::manual_seed(a.seed as i64);
+    let arch = Arch::from_name(&a.arch).ok_or_else(|| anyhow!("--arch must be keynet or audeo"))?;
+    let mut files = Vec::new();
+    for d in &a.midi_dir {
+        midi_files(d, &mut files)?;
+    }
+    let mut pieces = Vec::new();
+    for f in &files {
+        let notes = gstpianola::core::midi::smf_to_notes(&std::fs::read(f)?)?;
+        let name = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        pieces.push((name, notes));
+    }
+    if let Some(dir) = a.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let device = gstpianola::model::resolve(DeviceChoice::Auto)?;
+    let mut model = if a.resume {
+        Model::load(&a.out, DeviceChoice::Auto)?
+    } else {
+        Model::new(ModelMeta::new(arch), device)
+    };
+    let done_before = model
+        .meta()
+        .training
+        .get("steps")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    // Several clips at once, so a batch mixes pieces, looks and tempi.
+    let mut sources: Vec<WindowSource> = (0..4)
+        .map(|k| {
+            WindowSource::new(
+                Split::Train,
+                a.seed * 1000 + k + done_before,
+                pieces.clone(),
+                a.held_out,
+                20.0,
+            )
+        })
+        .collect();
+    let mut held = WindowSource::new(Split::HeldOut, a.seed, pieces.clone(), a.held_out, 20.0);
+    // Every 5th held-out frame, so the check spans many clips.
+    let val: Vec<Example> = (0..a.val_examples * 5)
+        .map(|_| held.next_example())
+        .step_by(5)
+        .collect();
+    let onset = arch.has_onset();
+    let mut turn = 0usize;
+    let mut next_batch = |n: usize| {
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for _ in 0..n {
+            let k = turn % sources.len();
+            let e = sources[k].next_example();
+            turn += 1;
+            x.extend_from_slice(&e.window);
+            if onset {
+                y.extend_from_slice(&e.target);
+            } else {
+                y.extend_from_slice(&e.target[..e.target.len() / 2]);
+            }
+        }
+        (x, y)
+    };
+    let log_path = a.out.with_extension("log.tsv");
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+    if !a.resume {
+        writeln!(log, "step\tseconds\tloss\tval_frame_f1\tval_onset_f1")?;
+    }
+    let cfg = TrainConfig {
+        max_steps: a.max_steps,
+        minutes: a.minutes,
+        batch: a.batch,
+        lr: a.lr,
+        pos_weight_frame: 4.0,
+        pos_weight_onset: 20.0,
+        checkpoint: a.out.clone(),
+        checkpoint_every: a.val_every,
+    };
+    let mut avg = 0.0;
+    let mut last_val = (0.0, 0.0);
+    let command: Vec<String> = std::env::args().collect();
+    let mut on_step = |s: &gstpianola::model::train::StepLog, m: &Model| {
+        avg = if s.step == 1 {
+            s.loss
+        } else {
+            0.98 * avg + 0.02 * s.loss
+        };
+        let mut line = format!(
+            "{}\t{:.1}\t{:.4}",
+            s.step as u64 + done_before,
+            s.seconds,
+            avg
+        );
+        if s.step.is_multiple_of(a.val_every) {
+            let (f, o) = validate(m, &val);
+            last_val = (f.f1, o.map(|o| o.f1).unwrap_or(0.0));
+            println!(
+                "step {} ({:.0} s): loss {avg:.4}, held-out frame {f}, onset {}",
+                s.step as u64 + done_before,
+                s.seconds,
+                o.map(|o| o.to_string()).unwrap_or_default()
+            );
+            line += &format!("\t{:.4}\t{:.4}", last_val.0, last_val.1);
+        } else if s.step.is_multiple_of(25) {
+            println!(
+                "step {} ({:.0} s): loss {avg:.4}",
+                s.step as u64 + done_before,
+                s.seconds
+            );
+        }
+        let _ = writeln!(log, "{line}");
+    };
+    // The record goes into the sidecar with every checkpoint.
+    model.meta_mut().training = serde_json::json!({
+        "command": command.join(" "),
+        "data": "pianosim canonical renders made on the fly: procedural music and the given MIDI pieces, train split only; no real video",
+        "seed": a.seed,
+        "steps": done_before,
+    });
+    let steps = run_training(&mut model, &mut next_batch, &cfg, &mut on_step)?;
+    let (f, o) = validate(&model, &val);
+    let total = done_before + steps as u64;
+    model.meta_mut().training = serde_json::json!({
+        "command": command.join(" "),
+        "data": "pianosim canonical renders made on the fly: procedural music and the given MIDI pieces, train split only; no real video",
+        "seed": a.seed,
+        "steps": total,
+        "batch": a.batch,
+        "held_out_frame_f1": f.f1,
+        "held_out_onset_f1": o.map(|o| o.f1),
+        "held_out_examples": val.len(),
+    });
+    model.save(&a.out)?;
+    println!(
+        "{} steps; held-out frame {f}; weights in {}",
+        total,
+        a.out.display()
+    );
     Ok(())
 }
 

@@ -13,4 +13,5 @@ pub mod roll;
 pub mod sim;
 pub mod soundfont;
 pub mod synth;
+pub mod trainset;
 pub mod transcribe;

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The only module that touches tensors. Plain Rust in and out.
 //!
-//! For now: device selection (`auto`, `cpu`, `cuda`, `cuda:N`). Models come with the video2roll
-//! issue.
+//! Device selection (`auto`, `cpu`, `cuda`, `cuda:N`) and the pressed-key nets.
+
+pub mod audeo;
+pub mod keynet;
+pub mod train;
 
 use thiserror::Error;
 
@@ -79,4 +82,293 @@ mod tests {
             assert!(resolve(DeviceChoice::Cuda(0)).is_err());
         }
     }
+}
+
+/// The nets this crate can load, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// Compact position-aware net with an onset head (the default).
+    KeyNet,
+    /// Audeo's Video2Roll Net (ResNet18 with FTB, FRB and self-attention), frame head only.
+    Audeo,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::KeyNet => "keynet",
+            Arch::Audeo => "audeo",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Arch> {
+        match s {
+            "keynet" => Some(Arch::KeyNet),
+            "audeo" => Some(Arch::Audeo),
+            _ => None,
+        }
+    }
+
+    pub fn has_onset(self) -> bool {
+        self == Arch::KeyNet
+    }
+}
+
+/// What a weights file is, from its sidecar `<weights>.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelMeta {
+    pub arch: Arch,
+    pub keys: usize,
+    pub lowest_note: u8,
+    pub frames: usize,
+    pub height: usize,
+    pub width: usize,
+    /// Suggested thresholds for roll2midi.
+    pub threshold: f32,
+    pub onset_threshold: f32,
+    /// Free-form training record (data, command, seed, steps, metrics).
+    pub training: serde_json::Value,
+}
+
+impl ModelMeta {
+    pub fn new(arch: Arch) -> ModelMeta {
+        ModelMeta {
+            arch,
+            keys: 88,
+            lowest_note: 21,
+            frames: keynet::FRAMES as usize,
+            height: keynet::HEIGHT as usize,
+            width: keynet::WIDTH as usize,
+            threshold: 0.4,
+            onset_threshold: 0.5,
+            training: serde_json::Value::Null,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "format": "pianola-video2roll",
+            "arch": self.arch.name(),
+            "keys": self.keys,
+            "lowest_note": self.lowest_note,
+            "frames": self.frames,
+            "height": self.height,
+            "width": self.width,
+            "threshold": self.threshold,
+            "onset_threshold": self.onset_threshold,
+            "training": self.training,
+        })
+    }
+
+    pub fn from_json(v: &serde_json::Value) -> Result<ModelMeta, String> {
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .ok_or(format!("field {k} missing"))
+        };
+        let u = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_u64())
+                .ok_or(format!("field {k} missing"))
+        };
+        let f = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_f64())
+                .ok_or(format!("field {k} missing"))
+        };
+        if s("format")? != "pianola-video2roll" {
+            return Err("not a pianola video2roll model (format field)".into());
+        }
+        let arch = Arch::from_name(s("arch")?).ok_or("unknown arch (keynet, audeo)")?;
+        Ok(ModelMeta {
+            arch,
+            keys: u("keys")? as usize,
+            lowest_note: u("lowest_note")? as u8,
+            frames: u("frames")? as usize,
+            height: u("height")? as usize,
+            width: u("width")? as usize,
+            threshold: f("threshold")? as f32,
+            onset_threshold: f("onset_threshold")? as f32,
+            training: v.get("training").cloned().unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("model file {path} not found{hint}")]
+    Missing { path: String, hint: String },
+    #[error("{path}: {why}")]
+    Invalid { path: String, why: String },
+    #[error("{0}")]
+    Device(#[from] DeviceError),
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+/// The sidecar of a weights file: `x.safetensors` -> `x.json`.
+pub fn sidecar(path: &std::path::Path) -> std::path::PathBuf {
+    path.with_extension("json")
+}
+
+/// Probabilities for one window: key down, and key struck (None for nets without onsets).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyProbs {
+    pub frame: Vec<f32>,
+    pub onset: Option<Vec<f32>>,
+}
+
+/// A loaded pressed-key net. Plain Rust in and out.
+pub struct Model {
+    vs: tch::nn::VarStore,
+    net: Box<dyn tch::nn::ModuleT + Send>,
+    meta: ModelMeta,
+    device: tch::Device,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("meta", &self.meta)
+            .field("device", &self.device)
+            .finish()
+    }
+}
+
+impl Model {
+    /// A freshly initialised net (for training).
+    pub fn new(meta: ModelMeta, device: tch::Device) -> Model {
+        let vs = tch::nn::VarStore::new(device);
+        let net: Box<dyn tch::nn::ModuleT + Send> = match meta.arch {
+            Arch::KeyNet => Box::new(keynet::KeyNet::new(
+                &vs.root(),
+                meta.keys as i64,
+                meta.lowest_note,
+            )),
+            Arch::Audeo => Box::new(audeo_net(&vs.root(), meta.keys as i64)),
+        };
+        Model {
+            vs,
+            net,
+            meta,
+            device,
+        }
+    }
+
+    /// Load weights (`.safetensors`) and their sidecar; `device` as in [`DeviceChoice`].
+    pub fn load(path: &std::path::Path, device: DeviceChoice) -> Result<Model, ModelError> {
+        let p = path.display().to_string();
+        if !path.is_file() {
+            return Err(ModelError::Missing {
+                path: p,
+                hint: ": train one with `pianola train` or set the model property".into(),
+            });
+        }
+        let side = sidecar(path);
+        let text = std::fs::read_to_string(&side).map_err(|e| ModelError::Invalid {
+            path: side.display().to_string(),
+            why: format!("cannot read the model's sidecar ({e}); it must sit next to the weights"),
+        })?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
+                path: side.display().to_string(),
+                why: e.to_string(),
+            })?;
+        let meta = ModelMeta::from_json(&json).map_err(|why| ModelError::Invalid {
+            path: side.display().to_string(),
+            why,
+        })?;
+        if (meta.frames, meta.height, meta.width)
+            != (
+                keynet::FRAMES as usize,
+                keynet::HEIGHT as usize,
+                keynet::WIDTH as usize,
+            )
+        {
+            return Err(ModelError::Invalid {
+                path: p,
+                why: format!(
+                    "input {}x{}x{} is not the supported 5x100x900",
+                    meta.frames, meta.height, meta.width
+                ),
+            });
+        }
+        let mut m = Model::new(meta, resolve(device)?);
+        m.vs.load(path).map_err(|e| ModelError::Invalid {
+            path: p.clone(),
+            why: format!("weights do not match a {} net: {e}", m.meta.arch.name()),
+        })?;
+        Ok(m)
+    }
+
+    /// Save weights (`.safetensors`) and the sidecar with `meta`.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), ModelError> {
+        self.vs.save(path)?;
+        let side = sidecar(path);
+        let text = serde_json::to_string_pretty(&self.meta.to_json()).unwrap_or_default();
+        std::fs::write(&side, text + "\n").map_err(|e| ModelError::Invalid {
+            path: side.display().to_string(),
+            why: e.to_string(),
+        })
+    }
+
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    pub fn meta_mut(&mut self) -> &mut ModelMeta {
+        &mut self.meta
+    }
+
+    pub fn device(&self) -> tch::Device {
+        self.device
+    }
+
+    /// Key probabilities of each window; a window is `frames` GRAY8 images of
+    /// `height x width`, rows packed, frame t-2 first.
+    pub fn predict(&self, windows: &[Vec<u8>]) -> Vec<KeyProbs> {
+        if windows.is_empty() {
+            return Vec::new();
+        }
+        let _guard = tch::no_grad_guard();
+        let m = &self.meta;
+        let flat: Vec<u8> = windows.iter().flat_map(|w| w.iter().copied()).collect();
+        let x = tch::Tensor::from_slice(&flat)
+            .reshape([
+                windows.len() as i64,
+                m.frames as i64,
+                m.height as i64,
+                m.width as i64,
+            ])
+            .to_device(self.device)
+            .to_kind(tch::Kind::Float)
+            / 255.0;
+        let y = self
+            .net
+            .forward_t(&x, false)
+            .sigmoid()
+            .to_device(tch::Device::Cpu);
+        let keys = m.keys;
+        let v: Vec<f32> = Vec::try_from(y.flatten(0, -1)).unwrap_or_default();
+        let per = if m.arch.has_onset() { 2 * keys } else { keys };
+        v.chunks(per)
+            .map(|c| KeyProbs {
+                frame: c[..keys].to_vec(),
+                onset: m.arch.has_onset().then(|| c[keys..].to_vec()),
+            })
+            .collect()
+    }
+
+    /// Training access: the variables and a forward pass on a batch tensor.
+    pub fn var_store(&self) -> &tch::nn::VarStore {
+        &self.vs
+    }
+
+    pub fn forward_t(&self, x: &tch::Tensor, train: bool) -> tch::Tensor {
+        self.net.forward_t(x, train)
+    }
+}
+
+fn audeo_net(p: &tch::nn::Path, keys: i64) -> audeo::AudeoNet {
+    audeo::AudeoNet::new(p, keys)
 }

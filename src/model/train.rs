@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Training loop: Adam on weighted binary cross-entropy (pressed keys and onsets are rare),
+//! batches of plain bytes and targets from any source, checkpoints, a loss log.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tch::nn::OptimizerConfig;
+use tch::{Kind, Tensor};
+
+use super::{Model, ModelError};
+
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// Stop after this many steps or this much time, whichever comes first.
+    pub max_steps: usize,
+    pub minutes: f64,
+    pub batch: usize,
+    pub lr: f64,
+    /// Weight of a positive (pressed / struck) key in the loss.
+    pub pos_weight_frame: f64,
+    pub pos_weight_onset: f64,
+    pub checkpoint: PathBuf,
+    pub checkpoint_every: usize,
+}
+
+/// One line of the training log.
+#[derive(Clone, Debug)]
+pub struct StepLog {
+    pub step: usize,
+    pub loss: f64,
+    pub seconds: f64,
+}
+
+/// A batch: `batch` windows of frames x height x width bytes, and per window the targets
+/// (keys of frame state, then keys of onsets for nets with an onset head).
+pub type Batch = (Vec<u8>, Vec<f32>);
+
+pub fn train(
+    model: &mut Model,
+    next_batch: &mut dyn FnMut(usize) -> Batch,
+    cfg: &TrainConfig,
+    on_step: &mut dyn FnMut(&StepLog, &Model),
+) -> Result<usize, ModelError> {
+    let meta = model.meta().clone();
+    let keys = meta.keys as i64;
+    let heads: i64 = if meta.arch.has_onset() { 2 } else { 1 };
+    let mut opt = tch::nn::Adam::default().build(model.var_store(), cfg.lr)?;
+    let pw = {
+        let mut w = vec![cfg.pos_weight_frame as f32; keys as usize];
+        if heads == 2 {
+            w.extend(vec![cfg.pos_weight_onset as f32; keys as usize]);
+        }
+        Tensor::from_slice(&w)
+            .reshape([heads, keys])
+            .to_device(model.device())
+    };
+    let t0 = Instant::now();
+    let mut step = 0;
+    while step < cfg.max_steps && t0.elapsed().as_secs_f64() < cfg.minutes * 60.0 {
+        let (x, y) = next_batch(cfg.batch);
+        let n = cfg.batch as i64;
+        let x = Tensor::from_slice(&x)
+            .reshape([n, meta.frames as i64, meta.height as i64, meta.width as i64])
+            .to_device(model.device())
+            .to_kind(Kind::Float)
+            / 255.0;
+        let y = Tensor::from_slice(&y)
+            .reshape([n, heads, keys])
+            .to_device(model.device());
+        let logits = model.forward_t(&x, true).reshape([n, heads, keys]);
+        let loss = logits.binary_cross_entropy_with_logits::<&Tensor>(
+            &y,
+            None,
+            Some(&pw),
+            tch::Reduction::Mean,
+        );
+        opt.backward_step(&loss);
+        step += 1;
+        let log = StepLog {
+            step,
+            loss: loss.double_value(&[]),
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        on_step(&log, model);
+        if cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every) {
+            model.save(&cfg.checkpoint)?;
+        }
+    }
+    model.save(&cfg.checkpoint)?;
+    Ok(step)
+}

@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: MPL-2.0
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use crate::caps;
+use crate::core::roll::{ProbFrame, RollLayout, ValueFormat};
+use crate::model::{DeviceChoice, Model};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "video2roll",
+        gst::DebugColorFlags::empty(),
+        Some("Pressed-key prediction"),
+    )
+});
+
+const DEFAULT_DEVICE: &str = "auto";
+const DEFAULT_BATCH_SIZE: u32 = 1;
+const DEFAULT_THREADS: u32 = 0;
+/// Frames each side of the predicted one.
+const HALF: usize = 2;
+
+/// Where the default model is looked for, in order.
+pub fn default_model_paths() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os("PIANOLA_MODEL") {
+        v.push(PathBuf::from(p));
+    }
+    let dirs = std::env::var("XDG_DATA_DIRS")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
+    for d in dirs.split(':').filter(|d| !d.is_empty()) {
+        v.push(PathBuf::from(d).join("pianola/models/video2roll.safetensors"));
+    }
+    v.push(PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/video2roll.safetensors"
+    )));
+    v
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: Option<String>,
+    device: String,
+    batch_size: u32,
+    threads: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: None,
+            device: DEFAULT_DEVICE.into(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            threads: DEFAULT_THREADS,
+        }
+    }
+}
+
+struct Frame {
+    data: Vec<u8>,
+    pts: gst::ClockTime,
+    duration: gst::ClockTime,
+}
+
+struct Stream {
+    frame_duration: gst::ClockTime,
+    /// Frames kept for windows: the last HALF already predicted, then those waiting.
+    frames: VecDeque<Frame>,
+    /// Index in `frames` of the next frame to predict.
+    next: usize,
+    /// Windows ready to predict, with their frame's timing.
+    batch: Vec<(Vec<u8>, gst::ClockTime, gst::ClockTime)>,
+    next_pts: Option<gst::ClockTime>,
+}
+
+#[derive(Default)]
+struct State {
+    model: Option<Model>,
+    stream: Option<Stream>,
+}
+
+pub struct Video2Roll {
+    sinkpad: gst::Pad,
+    srcpad: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<State>,
+}
+
+impl Video2Roll {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn settings(&self) -> Settings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let s = self.settings();
+        let device: DeviceChoice = s.device.parse().map_err(|e| {
+            gst::error_msg!(gst::LibraryError::Settings, ("Bad device property: {e}"))
+        })?;
+        let path = match &s.model {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => {
+                let all = default_model_paths();
+                all.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+                    gst::error_msg!(
+                        gst::ResourceError::NotFound,
+                        (
+                            "No video2roll model found (looked in {:?}). Set the model property to a .safetensors file (train one with `pianola train`)",
+                            all
+                        )
+                    )
+                })?
+            }
+        };
+        if s.threads > 0 {
+            tch::set_num_threads(s.threads as i32);
+        }
+        let model = Model::load(&path, device).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ("Cannot load the video2roll model: {e}")
+            )
+        })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} ({:?})",
+            path.display(),
+            model.meta()
+        );
+        self.state().model = Some(model);
+        Ok(())
+    }
+
+    fn out_layout(&self) -> Option<RollLayout> {
+        let st = self.state();
+        let m = st.model.as_ref()?.meta().clone();
+        Some(RollLayout {
+            format: ValueFormat::F32,
+            keys: m.keys,
+            lowest_note: m.lowest_note,
+            onset: m.arch.has_onset(),
+        })
+    }
+
+    fn set_caps(&self, caps: &gst::Caps) -> bool {
+        let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
+            return false;
+        };
+        let Some(layout) = self.out_layout() else {
+            return false;
+        };
+        let framerate = if info.fps().numer() > 0 {
+            info.fps()
+        } else {
+            gst::Fraction::new(25, 1)
+        };
+        {
+            let mut st = self.state();
+            st.stream = Some(Stream {
+                frame_duration: caps::frame_duration(framerate),
+                frames: VecDeque::new(),
+                next: 0,
+                batch: Vec::new(),
+                next_pts: None,
+            });
+        }
+        let _ = self
+            .obj()
+            .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        self.srcpad
+            .push_event(gst::event::Caps::new(&caps::roll_caps(&layout, framerate)))
+    }
+
+    /// The window around `frames[i]`, edge frames repeated.
+    fn window(frames: &VecDeque<Frame>, i: usize) -> Vec<u8> {
+        let n = frames.len() as isize;
+        let mut w = Vec::with_capacity(frames[i].data.len() * (2 * HALF + 1));
+        for d in -(HALF as isize)..=(HALF as isize) {
+            let j = (i as isize + d).clamp(0, n - 1) as usize;
+            w.extend_from_slice(&frames[j].data);
+        }
+        w
+    }
+
+    /// Queue the windows that are complete (all, at the end of the stream).
+    fn collect_windows(stream: &mut Stream, at_end: bool) {
+        while stream.next < stream.frames.len()
+            && (at_end || stream.next + HALF < stream.frames.len())
+        {
+            let i = stream.next;
+            let w = Self::window(&stream.frames, i);
+            let f = &stream.frames[i];
+            stream.batch.push((w, f.pts, f.duration));
+            stream.next += 1;
+        }
+        // Keep HALF frames of history before the next one to predict.
+        while stream.next > HALF {
+            stream.frames.pop_front();
+            stream.next -= 1;
+        }
+    }
+
+    /// Predict the batch (if full, or `force`) and make roll buffers.
+    fn run_batch(&self, force: bool) -> Vec<gst::Buffer> {
+        let batch_size = self.settings().batch_size.max(1) as usize;
+        let mut st = self.state();
+        let State { model, stream } = &mut *st;
+        let (Some(model), Some(stream)) = (model.as_ref(), stream.as_mut()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        while !stream.batch.is_empty() && (force || stream.batch.len() >= batch_size) {
+            let take = stream.batch.len().min(batch_size);
+            let part: Vec<_> = stream.batch.drain(..take).collect();
+            let windows: Vec<Vec<u8>> = part.iter().map(|p| p.0.clone()).collect();
+            for (probs, (_, pts, dur)) in model.predict(&windows).into_iter().zip(&part) {
+                let f = ProbFrame {
+                    frame: probs.frame,
+                    onset: probs.onset,
+                };
+                let mut buf = gst::Buffer::from_mut_slice(f.to_bytes());
+                {
+                    let b = buf.get_mut().expect("new buffer is writable");
+                    b.set_pts(*pts);
+                    b.set_duration(*dur);
+                }
+                out.push(buf);
+            }
+        }
+        out
+    }
+
+    fn push_all(&self, bufs: Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        for b in bufs {
+            self.srcpad.push(b)?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn sink_chain(
+        &self,
+        _pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        {
+            let mut st = self.state();
+            let (w, h) = match st.model.as_ref() {
+                Some(m) => (m.meta().width, m.meta().height),
+                None => return Err(gst::FlowError::NotNegotiated),
+            };
+            let Some(stream) = st.stream.as_mut() else {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("No caps before the first buffer")
+                );
+                return Err(gst::FlowError::NotNegotiated);
+            };
+            let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+            // GRAY8 rows may be padded to 4 bytes.
+            let stride = map.len().checked_div(h).unwrap_or(0);
+            if stride < w || map.len() < stride * h {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("Frame of {} bytes is not a {w}x{h} GRAY8 image", map.len())
+                );
+                return Err(gst::FlowError::Error);
+            }
+            let mut data = Vec::with_capacity(w * h);
+            for y in 0..h {
+                data.extend_from_slice(&map[y * stride..y * stride + w]);
+            }
+            drop(map);
+            let pts = buffer
+                .pts()
+                .or(stream.next_pts)
+                .unwrap_or(gst::ClockTime::ZERO);
+            let duration = buffer.duration().unwrap_or(stream.frame_duration);
+            stream.next_pts = Some(pts + duration);
+            stream.frames.push_back(Frame {
+                data,
+                pts,
+                duration,
+            });
+            Self::collect_windows(stream, false);
+        }
+        let out = self.run_batch(false);
+        self.push_all(out)
+    }
+
+    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        {
+            let mut st = self.state();
+            if let Some(stream) = st.stream.as_mut() {
+                Self::collect_windows(stream, true);
+            }
+        }
+        let out = self.run_batch(true);
+        if let Some(s) = self.state().stream.as_mut() {
+            s.frames.clear();
+            s.next = 0;
+            s.next_pts = None;
+        }
+        self.push_all(out)
+    }
+
+    fn latency(&self) -> gst::ClockTime {
+        let batch = self.settings().batch_size.max(1) as u64;
+        self.state()
+            .stream
+            .as_ref()
+            .map(|s| s.frame_duration * (HALF as u64 + batch - 1))
+            .unwrap_or(gst::ClockTime::ZERO)
+    }
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        use gst::EventView;
+        match event.view() {
+            EventView::Caps(c) => {
+                let caps = c.caps_owned();
+                if self.state().stream.is_some() && self.drain().is_err() {
+                    return false;
+                }
+                self.set_caps(&caps)
+            }
+            EventView::Eos(_) => {
+                let _ = self.drain();
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
+            EventView::FlushStop(_) => {
+                if let Some(s) = self.state().stream.as_mut() {
+                    s.frames.clear();
+                    s.batch.clear();
+                    s.next = 0;
+                    s.next_pts = None;
+                }
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
+            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
+        }
+    }
+
+    fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        use gst::QueryViewMut;
+        match query.view_mut() {
+            QueryViewMut::Caps(q) => {
+                let (w, h) = {
+                    let st = self.state();
+                    st.model
+                        .as_ref()
+                        .map(|m| (m.meta().width as i32, m.meta().height as i32))
+                        .unwrap_or((900, 100))
+                };
+                let caps = gst_video::VideoCapsBuilder::new()
+                    .format(gst_video::VideoFormat::Gray8)
+                    .width(w)
+                    .height(h)
+                    .build();
+                let caps = match q.filter() {
+                    Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                    None => caps,
+                };
+                q.set_result(&caps);
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        use gst::QueryViewMut;
+        match query.view_mut() {
+            QueryViewMut::Latency(q) => {
+                let mut upstream = gst::query::Latency::new();
+                if !self.sinkpad.peer_query(&mut upstream) {
+                    return false;
+                }
+                let (live, min, max) = upstream.result();
+                let ours = self.latency();
+                q.set(live, min + ours, max.map(|m| m + ours));
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for Video2Roll {
+    const NAME: &'static str = "GstPianolaVideo2Roll";
+    type Type = super::Video2Roll;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let sinkpad =
+            gst::Pad::builder_from_template(&klass.pad_template("sink").expect("template"))
+                .chain_function(|pad, parent, buffer| {
+                    Video2Roll::catch_panic_pad_function(
+                        parent,
+                        || Err(gst::FlowError::Error),
+                        |imp| imp.sink_chain(pad, buffer),
+                    )
+                })
+                .event_function(|pad, parent, event| {
+                    Video2Roll::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.sink_event(pad, event),
+                    )
+                })
+                .query_function(|pad, parent, query| {
+                    Video2Roll::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.sink_query(pad, query),
+                    )
+                })
+                .build();
+        let srcpad = gst::Pad::builder_from_template(&klass.pad_template("src").expect("template"))
+            .query_function(|pad, parent, query| {
+                Video2Roll::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.src_query(pad, query),
+                )
+            })
+            .build();
+        Video2Roll {
+            sinkpad,
+            srcpad,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(State::default()),
+        }
+    }
+}
+
+impl ObjectImpl for Video2Roll {
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).expect("add sink pad");
+        obj.add_pad(&self.srcpad).expect("add src pad");
+    }
+
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb("Weights (.safetensors, with its .json sidecar); unset: the installed default ($PIANOLA_MODEL, XDG data dirs pianola/models/video2roll.safetensors)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("device")
+                    .nick("Device")
+                    .blurb("auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
+                    .default_value(Some(DEFAULT_DEVICE))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("batch-size")
+                    .nick("Batch size")
+                    .blurb("Frames per forward pass; each frame more adds a frame of latency (1 for live)")
+                    .minimum(1)
+                    .maximum(256)
+                    .default_value(DEFAULT_BATCH_SIZE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("CPU threads for inference (0: libtorch's default, all cores)")
+                    .maximum(256)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        match pspec.name() {
+            "model" => s.model = value.get().expect("type checked upstream"),
+            "device" => {
+                s.device = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_else(|| DEFAULT_DEVICE.into())
+            }
+            "batch-size" => s.batch_size = value.get().expect("type checked upstream"),
+            "threads" => s.threads = value.get().expect("type checked upstream"),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings();
+        match pspec.name() {
+            "model" => s.model.to_value(),
+            "device" => s.device.to_value(),
+            "batch-size" => s.batch_size.to_value(),
+            "threads" => s.threads.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for Video2Roll {}
+
+impl ElementImpl for Video2Roll {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Video to piano roll",
+                "Filter/Analyzer/Video",
+                "Predicts, per video frame, which keys of the canonical keyboard strip are down \
+                 and struck, with a libtorch net",
+                "Pianola developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let sink = gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Gray8)
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &caps::roll_template_caps(&[ValueFormat::F32]),
+                )
+                .expect("src template"),
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink,
+                )
+                .expect("sink template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::NullToReady
+            && let Err(err) = self.start()
+        {
+            self.post_error_message(err);
+            return Err(gst::StateChangeError);
+        }
+        let ret = self.parent_change_state(transition)?;
+        match transition {
+            gst::StateChange::PausedToReady => self.state().stream = None,
+            gst::StateChange::ReadyToNull => *self.state() = State::default(),
+            _ => {}
+        }
+        Ok(ret)
+    }
+}

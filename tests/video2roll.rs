@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MPL-2.0
+//! video2roll: windowing, timestamps, latency, flush and EOS, errors. The net here is freshly
+//! initialised (its outputs mean nothing): these tests are about the element, not accuracy.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use gstpianola::caps;
+use gstpianola::core::roll::{ProbFrame, RollLayout, ValueFormat};
+use gstpianola::model::{Arch, Model, ModelMeta};
+
+fn untrained_model(name: &str) -> std::path::PathBuf {
+    let dir = tmpdir(name);
+    let path = dir.join("net.safetensors");
+    tch::manual_seed(0);
+    Model::new(ModelMeta::new(Arch::KeyNet), tch::Device::Cpu)
+        .save(&path)
+        .unwrap();
+    path
+}
+
+/// A harness around a video2roll with `model` set before it starts.
+fn harness(model: &std::path::Path, batch: u32) -> gst_check::Harness {
+    let e = gst::ElementFactory::make("video2roll")
+        .property("model", model.to_str().unwrap())
+        .property("batch-size", batch)
+        .build()
+        .unwrap();
+    gst_check::Harness::with_element(&e, Some("sink"), Some("src"))
+}
+
+fn strip_caps() -> gst::Caps {
+    gst_video::VideoCapsBuilder::new()
+        .format(gst_video::VideoFormat::Gray8)
+        .width(900)
+        .height(100)
+        .framerate(gst::Fraction::new(25, 1))
+        .build()
+}
+
+fn frame(i: u64) -> gst::Buffer {
+    let px: Vec<u8> = (0..900 * 100)
+        .map(|k| ((k as u64 * 7 + i * 13) % 251) as u8)
+        .collect();
+    timed(
+        px,
+        gst::ClockTime::from_mseconds(40 * i),
+        Some(gst::ClockTime::from_mseconds(40)),
+    )
+}
+
+#[test]
+fn one_roll_frame_per_video_frame_with_two_frames_of_latency() {
+    init();
+    let model = untrained_model("v2r-latency");
+    let mut h = harness(&model, 1);
+    h.set_src_caps(strip_caps());
+    for i in 0..6 {
+        h.push(frame(i)).unwrap();
+    }
+    // Frame t needs t+2: after 6 frames, 4 are out.
+    assert_eq!(h.buffers_in_queue(), 4);
+    assert_eq!(h.query_latency(), Some(gst::ClockTime::from_mseconds(80)));
+    let caps = h.sinkpad().unwrap().current_caps().unwrap();
+    let (layout, rate) = caps::parse_roll_caps(&caps).unwrap();
+    assert_eq!(layout, RollLayout::piano88(ValueFormat::F32, true));
+    assert_eq!(rate, gst::Fraction::new(25, 1));
+    assert!(h.push_event(gst::event::Eos::new()));
+    assert_eq!(h.buffers_in_queue(), 6);
+    for i in 0..6u64 {
+        let b = h.pull().unwrap();
+        assert_eq!(b.pts(), Some(gst::ClockTime::from_mseconds(40 * i)));
+        assert_eq!(b.duration(), Some(gst::ClockTime::from_mseconds(40)));
+        let f = ProbFrame::from_bytes(&layout, b.map_readable().unwrap().as_slice()).unwrap();
+        assert!(
+            f.frame
+                .iter()
+                .chain(f.onset.as_ref().unwrap())
+                .all(|p| (0.0..=1.0).contains(p))
+        );
+    }
+}
+
+#[test]
+fn same_input_same_output_and_batching_changes_nothing_but_latency() {
+    init();
+    let model = untrained_model("v2r-batch");
+    let run_with = |batch: u32| -> Vec<Vec<u8>> {
+        let mut h = harness(&model, batch);
+        h.set_src_caps(strip_caps());
+        for i in 0..7 {
+            h.push(frame(i)).unwrap();
+        }
+        if batch == 4 {
+            assert_eq!(
+                h.query_latency(),
+                Some(gst::ClockTime::from_mseconds(40 * 5))
+            );
+        }
+        assert!(h.push_event(gst::event::Eos::new()));
+        (0..7)
+            .map(|_| h.pull().unwrap().map_readable().unwrap().to_vec())
+            .collect()
+    };
+    let a = run_with(1);
+    let b = run_with(4);
+    for (x, y) in a.iter().zip(&b) {
+        let fx: Vec<f32> = x
+            .chunks(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let fy: Vec<f32> = y
+            .chunks(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert!(fx.iter().zip(&fy).all(|(p, q)| (p - q).abs() < 1e-4));
+    }
+}
+
+#[test]
+fn flush_drops_pending_frames() {
+    init();
+    let model = untrained_model("v2r-flush");
+    let mut h = harness(&model, 1);
+    h.set_src_caps(strip_caps());
+    for i in 0..3 {
+        h.push(frame(i)).unwrap();
+    }
+    assert_eq!(h.buffers_in_queue(), 1);
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    let _ = h.try_pull();
+    assert!(
+        h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()))
+    );
+    h.push(frame(10)).unwrap();
+    assert!(h.push_event(gst::event::Eos::new()));
+    let b = h.pull().unwrap();
+    assert_eq!(b.pts(), Some(gst::ClockTime::from_mseconds(400)));
+    assert!(h.try_pull().is_none());
+}
+
+#[test]
+fn missing_or_bad_model_is_a_clear_error() {
+    init();
+    let err = run(
+        &parse("videotestsrc num-buffers=2 ! video/x-raw,format=GRAY8,width=900,height=100 ! video2roll model=/nonexistent/net.safetensors ! fakesink"),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("/nonexistent/net.safetensors") && err.contains("pianola train"),
+        "{err}"
+    );
+    let dir = tmpdir("v2r-bad");
+    let bad = dir.join("bad.safetensors");
+    std::fs::write(&bad, b"not weights").unwrap();
+    std::fs::write(dir.join("bad.json"), b"{\"format\": \"something else\"}").unwrap();
+    let err = run(
+        &parse(&format!(
+            "videotestsrc num-buffers=2 ! video/x-raw,format=GRAY8,width=900,height=100 ! video2roll model={} ! fakesink",
+            bad.display()
+        )),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap_err();
+    assert!(err.contains("bad.json") && err.contains("format"), "{err}");
+}
