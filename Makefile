@@ -32,7 +32,7 @@ demo: release
 	./target/release/pianola demo --out-dir demo-out
 
 bench: setup
-	$(CARGO) bench --bench symbolic --bench pianosim --bench keyfind
+	$(CARGO) bench --bench symbolic --bench pianosim --bench keyfind --bench video2roll
 
 inspect: release
 	GST_PLUGIN_PATH=$(CURDIR)/target/release gst-inspect-1.0 pianola

@@ -41,7 +41,14 @@ fn inspect(args: &[&str]) -> String {
 #[test]
 fn plugin_lists_its_elements() {
     let text = inspect(&["pianola"]);
-    for e in ["roll2midi", "midisynth", "midienc", "pianosim", "pianocrop"] {
+    for e in [
+        "roll2midi",
+        "midisynth",
+        "midienc",
+        "pianosim",
+        "pianocrop",
+        "video2roll",
+    ] {
         assert!(text.contains(e), "{e} missing from:\n{text}");
     }
     assert!(text.contains("MPL"));
@@ -49,7 +56,7 @@ fn plugin_lists_its_elements() {
 
 #[test]
 fn elements_document_their_properties() {
-    let cases: [(&str, &[&str]); 5] = [
+    let cases: [(&str, &[&str]); 6] = [
         (
             "roll2midi",
             &[
@@ -89,6 +96,7 @@ fn elements_document_their_properties() {
                 "tail",
             ],
         ),
+        ("video2roll", &["model", "device", "batch-size", "threads"]),
         (
             "pianocrop",
             &[

@@ -38,6 +38,17 @@ fn every_pipeline_parses_and_file_ones_run() {
         notes_to_smf(&bach_prelude_c(1, 60 * MSECOND), Some(0)).unwrap(),
     )
     .unwrap();
+    // A short rendered performance for the video pipelines.
+    let video = dir.join("in.mp4");
+    run(
+        &parse(&format!(
+            "pianosim location={} seed=5 width=640 height=360 framerate=25/1 tail=300 ! videoconvert ! x264enc speed-preset=ultrafast ! mp4mux ! filesink location={}",
+            midi.display(),
+            video.display()
+        )),
+        std::time::Duration::from_secs(120),
+    )
+    .unwrap();
     let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -53,6 +64,7 @@ fn every_pipeline_parses_and_file_ones_run() {
             f,
             &[
                 ("MIDI", midi.display().to_string()),
+                ("VIDEO", video.display().to_string()),
                 ("OUTPUT", out.display().to_string()),
             ],
         );
@@ -69,5 +81,5 @@ fn every_pipeline_parses_and_file_ones_run() {
         assert!(len > 100, "{name} wrote {len} bytes");
         ran += 1;
     }
-    assert!(ran >= 2);
+    assert!(ran >= 4);
 }

@@ -70,6 +70,10 @@ enum Command {
     Dataset(DatasetArgs),
     /// Train a video2roll net on pianosim renders made on the fly (checkpoints as it goes).
     Train(TrainArgs),
+    /// Run pianocrop ! video2roll ! roll2midi on videos and score them against their MIDI:
+    /// frame P/R/Acc/F1 and note-onset P/R/F1 at 50 and 100 ms; writes the estimated MIDI
+    /// and a piano-roll picture (estimate vs reference) per video.
+    Eval(EvalArgs),
     /// Render a MIDI file to a WAV file with a SoundFont.
     Synth {
         /// Standard MIDI File to play.
@@ -118,6 +122,7 @@ fn run(cli: Cli) -> Result<()> {
         } => sim_compare(&video, &corners, &at, &seeds, &out_dir),
         Command::Dataset(args) => dataset(&args),
         Command::Train(args) => train(&args),
+        Command::Eval(args) => eval(&args),
         Command::Synth {
             input,
             output,
@@ -355,6 +360,9 @@ struct DatasetArgs {
     /// Render the canonical 900x100 keyboard strip instead of the scene.
     #[arg(long)]
     canonical: bool,
+    /// Only clips of held-out pieces (an evaluation set).
+    #[arg(long)]
+    only_held_out: bool,
 }
 
 fn midi_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -407,6 +415,13 @@ struct TrainArgs {
     /// libtorch CPU threads (0: all cores).
     #[arg(long, default_value_t = 0)]
     threads: i32,
+    /// Train on the renders as they are (no shifts, light or noise changes).
+    #[arg(long)]
+    no_augment: bool,
+    /// Render whole scenes and rectify them as pianocrop does (slower, closer to real use)
+    /// instead of rendering the canonical strip.
+    #[arg(long)]
+    scenes: bool,
 }
 
 /// Frame-level P/R/F1 of the model's key-down output (threshold from its metadata) and of
@@ -500,9 +515,12 @@ fn train(a: &TrainArgs) -> Result<()> {
                 a.held_out,
                 20.0,
             )
+            .with_augmentation(!a.no_augment)
+            .with_scenes(a.scenes)
         })
         .collect();
-    let mut held = WindowSource::new(Split::HeldOut, a.seed, pieces.clone(), a.held_out, 20.0);
+    let mut held = WindowSource::new(Split::HeldOut, a.seed, pieces.clone(), a.held_out, 20.0)
+        .with_scenes(a.scenes);
     // Every 5th held-out frame, so the check spans many clips.
     let val: Vec<Example> = (0..a.val_examples * 5)
         .map(|_| held.next_example())
@@ -607,6 +625,295 @@ fn train(a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// A video to score (with --midi), or...
+    #[arg(long)]
+    video: Option<PathBuf>,
+    /// Its reference MIDI.
+    #[arg(long)]
+    midi: Option<PathBuf>,
+    /// ...a folder of `pianola dataset` clips (their .json labels), scored together.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Reference timing: video_t = scale * midi_t + offset (seconds).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    offset: f64,
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Score only video time from..to (seconds).
+    #[arg(long)]
+    from: Option<f64>,
+    #[arg(long)]
+    to: Option<f64>,
+    /// video2roll weights (default: the installed model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// pianocrop corners override "x0,y0,...,x3,y3".
+    #[arg(long)]
+    corners: Option<String>,
+    #[arg(long, default_value = "eval-out")]
+    out_dir: PathBuf,
+}
+
+/// Totals of one or more scored videos.
+#[derive(Default)]
+struct Tally {
+    tp: u64,
+    fp: u64,
+    fn_: u64,
+    onset: [(usize, usize, usize); 2],
+    seconds: f64,
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+fn f1(p: f64, r: f64) -> f64 {
+    if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    }
+}
+
+/// One video through the element chain; returns (estimated notes, frames of probabilities
+/// with their times).
+fn run_chain(
+    video: &Path,
+    model: Option<&Path>,
+    corners: Option<&str>,
+    est_mid: &Path,
+) -> Result<Vec<(u64, Vec<f32>)>> {
+    let mut crop = String::from("pianocrop");
+    if let Some(c) = corners {
+        crop += &format!(" corners=\"{c}\"");
+    }
+    let mut v2r = String::from("video2roll batch-size=8");
+    if let Some(m) = model {
+        v2r += &format!(" model=\"{}\"", m.display());
+    }
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! {crop} ! {v2r} ! tee name=t \
+         t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! appsink name=probs sync=false \
+         t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! roll2midi ! midienc ! filesink location=\"{}\"",
+        video.display(),
+        est_mid.display()
+    );
+    let pipeline = gst::parse::launch(&desc)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("not a pipeline"))?;
+    let sink = pipeline
+        .by_name("probs")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| anyhow!("no appsink"))?;
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let f2 = frames.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let Some(b) = sample.buffer() {
+                    let m = b.map_readable().map_err(|_| gst::FlowError::Error)?;
+                    let v: Vec<f32> = m
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
+                    f2.lock()
+                        .map_err(|_| gst::FlowError::Error)?
+                        .push((b.pts().map(|t| t.nseconds()).unwrap_or(0), v));
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    run_to_eos(&pipeline)?;
+    let v = frames.lock().map_err(|_| anyhow!("lock"))?.clone();
+    Ok(v)
+}
+
+/// Score one video; writes its estimated MIDI and roll picture under `out`.
+#[allow(clippy::too_many_arguments)]
+fn score_video(
+    video: &Path,
+    reference: &[gstpianola::core::notes::Note],
+    a: &EvalArgs,
+    scale: f64,
+    offset: f64,
+    name: &str,
+    tally: &mut Tally,
+    corners: Option<&str>,
+) -> Result<()> {
+    use gstpianola::core::metrics::onset_metrics;
+    use gstpianola::core::midi::smf_to_notes;
+    use gstpianola::core::notes::{Note, notes_to_roll};
+    use gstpianola::core::roll::{RollLayout, ValueFormat};
+    std::fs::create_dir_all(&a.out_dir)?;
+    let est_mid = a.out_dir.join(format!("{name}.est.mid"));
+    let probs = run_chain(video, a.model.as_deref(), corners, &est_mid)?;
+    if probs.is_empty() {
+        return Err(anyhow!("{}: no frames came out", video.display()));
+    }
+    // Reference in video time.
+    let to_video = |t: u64| -> Option<u64> {
+        let v = scale * t as f64 + offset * 1e9;
+        (v >= 0.0).then_some(v as u64)
+    };
+    let refv: Vec<Note> = reference
+        .iter()
+        .filter_map(|n| {
+            Some(Note::new(
+                n.pitch,
+                to_video(n.start)?,
+                to_video(n.end)?,
+                n.velocity,
+            ))
+        })
+        .collect();
+    let (lo, hi) = (
+        a.from.map(|s| (s * 1e9) as u64).unwrap_or(0),
+        a.to.map(|s| (s * 1e9) as u64).unwrap_or(u64::MAX),
+    );
+    let keep: Vec<&(u64, Vec<f32>)> = probs.iter().filter(|(t, _)| *t >= lo && *t < hi).collect();
+    let times: Vec<u64> = keep.iter().map(|(t, _)| *t).collect();
+    let layout = RollLayout::piano88(ValueFormat::U8, false);
+    let ref_roll = notes_to_roll(&refv, &layout, &times);
+    let thr = 0.4f32;
+    let mut img = Vec::new();
+    for ((_, p), r) in keep.iter().zip(&ref_roll) {
+        let mut col = [0u8; 88];
+        for k in 0..88 {
+            let e = p[k] >= thr;
+            let rr = r.frame[k] > 0;
+            match (e, rr) {
+                (true, true) => tally.tp += 1,
+                (true, false) => tally.fp += 1,
+                (false, true) => tally.fn_ += 1,
+                _ => {}
+            }
+            col[k] = (e as u8) | ((rr as u8) << 1);
+        }
+        img.push(col);
+    }
+    if let (Some(f), Some(l)) = (times.first(), times.last()) {
+        tally.seconds += (l - f) as f64 / 1e9;
+    }
+    let est: Vec<Note> = smf_to_notes(&std::fs::read(&est_mid)?)?
+        .into_iter()
+        .filter(|n| n.start >= lo && n.start < hi)
+        .collect();
+    let refn: Vec<Note> = refv
+        .into_iter()
+        .filter(|n| n.start >= lo && n.start < hi)
+        .collect();
+    for (i, tol) in [0.05, 0.1].iter().enumerate() {
+        let m = onset_metrics(&est, &refn, *tol);
+        tally.onset[i].0 += m.matched;
+        tally.onset[i].1 += m.n_estimate;
+        tally.onset[i].2 += m.n_reference;
+    }
+    // Piano roll picture: reference only red, estimate only blue, both white; high keys up.
+    let w = img.len().max(1);
+    let mut px = vec![0u8; w * 88 * 4];
+    for (x, col) in img.iter().enumerate() {
+        for (k, v) in col.iter().enumerate() {
+            let c = match v {
+                3 => [240, 240, 240],
+                2 => [220, 40, 40],
+                1 => [60, 120, 255],
+                _ => [20, 20, 20],
+            };
+            let o = ((87 - k) * w + x) * 4;
+            px[o..o + 3].copy_from_slice(&c);
+            px[o + 3] = 255;
+        }
+    }
+    if let Some(size) = tiny_skia::IntSize::from_wh(w as u32, 88)
+        && let Some(pm) = tiny_skia::Pixmap::from_vec(px, size)
+    {
+        pm.save_png(a.out_dir.join(format!("{name}.roll.png")))?;
+    }
+    Ok(())
+}
+
+fn eval(a: &EvalArgs) -> Result<()> {
+    use gstpianola::core::midi::smf_to_notes;
+    let mut tally = Tally::default();
+    let mut n = 0;
+    if let Some(dir) = &a.dataset {
+        let mut labels: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        labels.sort();
+        for l in labels {
+            let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&l)?)?;
+            let get = |k: &str| j.get(k).and_then(|v| v.as_str()).map(|s| dir.join(s));
+            let (Some(video), Some(truth)) = (get("video"), get("truth_midi")) else {
+                continue;
+            };
+            let reference = smf_to_notes(&std::fs::read(&truth)?)?;
+            let name = l
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            score_video(
+                &video,
+                &reference,
+                a,
+                1.0,
+                0.0,
+                &name,
+                &mut tally,
+                a.corners.as_deref(),
+            )?;
+            n += 1;
+            eprintln!("{name} done");
+        }
+    } else {
+        let (Some(video), Some(midi)) = (&a.video, &a.midi) else {
+            return Err(anyhow!("give --video and --midi, or --dataset"));
+        };
+        let reference = smf_to_notes(&std::fs::read(midi)?)?;
+        let name = video
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        score_video(
+            video,
+            &reference,
+            a,
+            a.scale,
+            a.offset,
+            &name,
+            &mut tally,
+            a.corners.as_deref(),
+        )?;
+        n = 1;
+    }
+    let (tp, fp, fn_) = (tally.tp as f64, tally.fp as f64, tally.fn_ as f64);
+    let (p, r) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
+    println!("{n} video(s), {:.1} min scored", tally.seconds / 60.0);
+    println!("| level | P | R | Acc | F1 |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| frame | {p:.3} | {r:.3} | {:.3} | {:.3} |",
+        ratio(tp, tp + fp + fn_),
+        f1(p, r)
+    );
+    for (i, tol) in ["50 ms", "100 ms"].iter().enumerate() {
+        let (m, e, rr) = tally.onset[i];
+        let (p, r) = (ratio(m as f64, e as f64), ratio(m as f64, rr as f64));
+        println!("| note onset {tol} | {p:.3} | {r:.3} | | {:.3} |", f1(p, r));
+    }
+    println!(
+        "estimated MIDI and roll pictures in {}",
+        a.out_dir.display()
+    );
+    Ok(())
+}
+
 fn dataset(a: &DatasetArgs) -> Result<()> {
     use gstpianola::core::dataset::{Split, clip_seed, piece_split};
     use gstpianola::core::music::{excerpt, procedural};
@@ -646,10 +953,22 @@ fn dataset(a: &DatasetArgs) -> Result<()> {
         // Alternate sources when both are asked for.
         let use_proc = a.procedural && (pieces.is_empty() || i % 2 == 1);
         let (name, notes) = if use_proc {
-            let k = a.seed.wrapping_mul(7919).wrapping_add(i as u64);
+            let mut k = a.seed.wrapping_mul(7919).wrapping_add(i as u64);
+            while a.only_held_out
+                && piece_split(&format!("procedural-{k}"), a.held_out) != Split::HeldOut
+            {
+                k = k.wrapping_add(1_000_003);
+            }
             (format!("procedural-{k}"), procedural(k, a.seconds))
         } else {
-            let (n, v) = &pieces[rng.int(0, pieces.len())];
+            let choices: Vec<&(String, Vec<gstpianola::core::notes::Note>)> = pieces
+                .iter()
+                .filter(|(n, _)| !a.only_held_out || piece_split(n, a.held_out) == Split::HeldOut)
+                .collect();
+            if choices.is_empty() {
+                return Err(anyhow!("no held-out piece among the MIDI files"));
+            }
+            let (n, v) = choices[rng.int(0, choices.len())];
             (n.clone(), v.clone())
         };
         let split = piece_split(&name, a.held_out);

@@ -4,6 +4,7 @@
 //! (procedural music and MIDI pieces, a fresh look for every clip's seed).
 
 use super::dataset::{Split, clip_seed, piece_split};
+use super::keyfind::{GrayImage, Rectifier};
 use super::music::{excerpt, procedural};
 use super::notes::{Nanos, Note, SECOND};
 use super::sim::rng::Rng;
@@ -39,6 +40,9 @@ pub struct WindowSource {
     frames: Vec<Vec<u8>>,
     truth: Vec<Vec<f32>>,
     cursor: usize,
+    augment: bool,
+    scene: bool,
+    rectifier: Option<Rectifier>,
 }
 
 fn luma(rgba: &[u8]) -> Vec<u8> {
@@ -73,6 +77,9 @@ impl WindowSource {
             frames: Vec::new(),
             truth: Vec::new(),
             cursor: 0,
+            augment: false,
+            scene: false,
+            rectifier: None,
         }
     }
 
@@ -104,11 +111,19 @@ impl WindowSource {
             };
             let seed = clip_seed(self.base_seed, i, self.split);
             let fps = *self.rng.pick(&[24u32, 25, 25, 30, 30, 60]);
+            let (view, (width, height)) = if self.scene {
+                (
+                    View::Scene,
+                    *self.rng.pick(&[(640, 360), (854, 480), (960, 540)]),
+                )
+            } else {
+                (View::Canonical, (WIDTH as u32, HEIGHT as u32))
+            };
             let config = SimConfig {
                 seed,
-                view: View::Canonical,
-                width: WIDTH as u32,
-                height: HEIGHT as u32,
+                view,
+                width,
+                height,
                 fps_num: fps,
                 fps_den: 1,
                 tail: SECOND / 2,
@@ -131,6 +146,21 @@ impl WindowSource {
                         t
                     })
                     .collect();
+                // Scene renders are seen the way pianocrop sees them: rectified from corners
+                // a little off the true ones (its error is about 0.1% of the width).
+                self.rectifier = if self.scene {
+                    let kw = (sim.corners()[1][0] - sim.corners()[0][0]) as f64;
+                    let c = sim.corners().map(|p| {
+                        [
+                            p[0] as f64 + self.rng.range(-0.002, 0.002) as f64 * kw,
+                            p[1] as f64 + self.rng.range(-0.002, 0.002) as f64 * kw,
+                        ]
+                    });
+                    let (w, h) = (sim.width() as usize, sim.height() as usize);
+                    Rectifier::new(&c, sim.keyboard(), (w, h, w), WIDTH, HEIGHT)
+                } else {
+                    None
+                };
                 self.sim = Some(sim);
                 self.frames.clear();
                 self.cursor = 0;
@@ -143,7 +173,22 @@ impl WindowSource {
         while self.frames.len() <= i {
             let j = self.frames.len();
             let sim = self.sim.as_mut().expect("a clip is loaded");
+            let (w, h) = (sim.width() as usize, sim.height() as usize);
             let l = luma(sim.render(j));
+            let l = match &self.rectifier {
+                Some(r) => {
+                    let img = GrayImage {
+                        data: &l,
+                        width: w,
+                        height: h,
+                        stride: w,
+                    };
+                    let mut out = vec![0u8; WIDTH * HEIGHT];
+                    r.rectify(&img, &mut out);
+                    out
+                }
+                None => l,
+            };
             self.frames.push(l);
         }
         &self.frames[i]
@@ -171,10 +216,64 @@ impl WindowSource {
         if i >= 3 {
             self.frames[i - 3] = Vec::new();
         }
+        if self.augment {
+            augment(&mut window, &mut self.rng);
+        }
         Example {
             window,
             target: self.truth[i].clone(),
         }
+    }
+
+    /// Render whole scenes and rectify the keyboard (as pianocrop does) instead of rendering
+    /// the canonical strip directly: slower, closer to what the element sees.
+    pub fn with_scenes(mut self, on: bool) -> Self {
+        self.scene = on;
+        self
+    }
+
+    /// Photometric and small geometric changes per example (see [`augment`]).
+    pub fn with_augmentation(mut self, on: bool) -> Self {
+        self.augment = on;
+        self
+    }
+}
+
+/// The same random change to all frames of a window: a shift of up to 1% of the width and
+/// 4% of the height and a horizontal scale of up to 1% (the strip as an imperfect crop gives
+/// it), then brightness, contrast, gamma and noise.
+pub fn augment(window: &mut [u8], rng: &mut Rng) {
+    let dx = rng.range(-9.0, 9.0);
+    let dy = rng.range(-4.0, 4.0);
+    let sx = 1.0 + rng.range(-0.01, 0.01);
+    let gain = rng.range(0.75, 1.2);
+    let contrast = rng.range(0.75, 1.25);
+    let gamma = rng.range(0.8, 1.25);
+    let noise = rng.range(0.0, 8.0);
+    let seed = rng.next_u64() as u32;
+    let mut lut = [0u8; 256];
+    for (v, o) in lut.iter_mut().enumerate() {
+        let x = (v as f32 / 255.0).powf(gamma);
+        let x = ((x - 0.5) * contrast + 0.5) * gain;
+        *o = (x * 255.0).clamp(0.0, 255.0) as u8;
+    }
+    let mut out = vec![0u8; WIDTH * HEIGHT];
+    for f in 0..FRAMES {
+        let frame = &mut window[f * WIDTH * HEIGHT..(f + 1) * WIDTH * HEIGHT];
+        for y in 0..HEIGHT {
+            let sy = ((y as f32 + dy).round() as isize).clamp(0, HEIGHT as isize - 1) as usize;
+            for x in 0..WIDTH {
+                let xs = (x as f32 - WIDTH as f32 / 2.0) * sx + WIDTH as f32 / 2.0 + dx;
+                let sxi = (xs.round() as isize).clamp(0, WIDTH as isize - 1) as usize;
+                let n = (super::sim::rng::hash3(x as u32, y as u32, seed.wrapping_add(f as u32))
+                    - 0.5)
+                    * 2.0
+                    * noise;
+                let v = lut[frame[sy * WIDTH + sxi] as usize] as f32 + n;
+                out[y * WIDTH + x] = v.clamp(0.0, 255.0) as u8;
+            }
+        }
+        frame.copy_from_slice(&out);
     }
 }
 
