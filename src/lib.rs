@@ -12,6 +12,7 @@ use gst::glib;
 pub mod caps;
 pub mod core;
 pub mod dataset;
+mod latency;
 mod midienc;
 mod midisynth;
 pub mod model;

@@ -388,19 +388,13 @@ impl MidiSynth {
         use gst::QueryViewMut;
         match query.view_mut() {
             QueryViewMut::Latency(q) => {
-                let mut upstream = gst::query::Latency::new();
-                if !self.sinkpad.peer_query(&mut upstream) {
-                    return false;
-                }
-                let (live, min, max) = upstream.result();
                 // Audio up to a MIDI event is rendered when the event arrives: one tick
                 // interval late. A roll frame is rendered for its whole duration at once.
                 let ours = match self.state().stream.as_ref().map(|s| s.input) {
                     Some(NoteStream::MidiEvents) => MIDI_TICK_INTERVAL,
                     _ => gst::ClockTime::ZERO,
                 };
-                q.set(live, min + ours, max.map(|m| m + ours));
-                true
+                crate::latency::answer(&self.sinkpad, q, ours)
             }
             _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
         }

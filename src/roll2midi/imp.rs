@@ -382,19 +382,9 @@ impl Roll2Midi {
         use gst::QueryViewMut;
         match query.view_mut() {
             QueryViewMut::Latency(q) => {
-                let mut upstream = gst::query::Latency::new();
-                if !self.sinkpad.peer_query(&mut upstream) {
-                    return false;
-                }
-                let (live, min, max) = upstream.result();
                 let ours = self.latency();
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "our latency {ours}, upstream {min}..{max:?}"
-                );
-                q.set(live, min + ours, max.map(|m| m + ours));
-                true
+                gst::debug!(CAT, imp = self, "our latency {ours}");
+                crate::latency::answer(&self.sinkpad, q, ours)
             }
             _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
         }

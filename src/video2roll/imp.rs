@@ -387,16 +387,7 @@ impl Video2Roll {
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         use gst::QueryViewMut;
         match query.view_mut() {
-            QueryViewMut::Latency(q) => {
-                let mut upstream = gst::query::Latency::new();
-                if !self.sinkpad.peer_query(&mut upstream) {
-                    return false;
-                }
-                let (live, min, max) = upstream.result();
-                let ours = self.latency();
-                q.set(live, min + ours, max.map(|m| m + ours));
-                true
-            }
+            QueryViewMut::Latency(q) => crate::latency::answer(&self.sinkpad, q, self.latency()),
             _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
         }
     }
