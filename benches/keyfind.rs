@@ -8,15 +8,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use gst::prelude::*;
-use gstpianola::core::keyfind::{DetectParams, GrayImage, Rectifier, detect};
+use gstpianola::core::keyfind::{DetectParams, GrayImage, Rectifier, detect, luma_rgba};
 use gstpianola::core::music::procedural;
 use gstpianola::core::sim::{SimConfig, Simulator};
-
-fn luma(rgba: &[u8]) -> Vec<u8> {
-    rgba.chunks_exact(4)
-        .map(|p| ((77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32) >> 8) as u8)
-        .collect()
-}
 
 fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
@@ -25,7 +19,7 @@ fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
 /// A clip's frame min(25, n - 1) as luma, and its simulator (for the truth).
 fn clip(config: SimConfig) -> (Simulator, Vec<u8>) {
     let mut sim = Simulator::new(&procedural(config.seed, 4.0), &config).expect("simulator");
-    let gray = luma(sim.render(25.min(sim.n_frames() - 1)));
+    let gray = luma_rgba(sim.render(25.min(sim.n_frames() - 1)));
     (sim, gray)
 }
 

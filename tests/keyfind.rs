@@ -7,16 +7,9 @@
 use std::fmt;
 
 use gst::prelude::*;
-use gstpianola::core::keyfind::{DetectParams, Detection, GrayImage, detect};
+use gstpianola::core::keyfind::{DetectParams, Detection, GrayImage, detect, luma_rgba};
 use gstpianola::core::music::procedural;
 use gstpianola::core::sim::{SimConfig, Simulator};
-
-/// BT.601 luma of packed RGBA.
-fn luma(rgba: &[u8]) -> Vec<u8> {
-    rgba.chunks_exact(4)
-        .map(|p| ((77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32) >> 8) as u8)
-        .collect()
-}
 
 /// One clip's outcome.
 struct Row {
@@ -130,7 +123,7 @@ fn evaluate_with(
             .expect("simulator");
             let (w, h) = (sim.width(), sim.height());
             let frame = 25.min(sim.n_frames() - 1);
-            let gray = luma(sim.render(frame));
+            let gray = luma_rgba(sim.render(frame));
             let img = GrayImage {
                 data: &gray,
                 width: w as usize,

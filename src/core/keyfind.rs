@@ -15,6 +15,19 @@
 use super::geometry::Homography;
 use super::keyboard::{Keyboard, PIANO_88};
 
+/// BT.601 luma of one RGB pixel (integer weights 77, 150, 29).
+#[inline]
+pub fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((77 * r as u32 + 150 * g as u32 + 29 * b as u32) >> 8) as u8
+}
+
+/// Luma of packed RGBA pixels.
+pub fn luma_rgba(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .map(|p| luma(p[0], p[1], p[2]))
+        .collect()
+}
+
 /// Luma of the canonical strip where the instrument has no keys.
 pub const PAD: u8 = 16;
 

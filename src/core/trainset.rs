@@ -4,7 +4,7 @@
 //! (procedural music and MIDI pieces, a fresh look for every clip's seed).
 
 use super::dataset::{Split, clip_seed, piece_split};
-use super::keyfind::{GrayImage, Rectifier};
+use super::keyfind::{GrayImage, Rectifier, luma_rgba};
 use super::music::{excerpt, procedural};
 use super::notes::{Nanos, Note, SECOND};
 use super::sim::rng::Rng;
@@ -43,12 +43,6 @@ pub struct WindowSource {
     augment: bool,
     scene: bool,
     rectifier: Option<Rectifier>,
-}
-
-fn luma(rgba: &[u8]) -> Vec<u8> {
-    rgba.chunks_exact(4)
-        .map(|p| ((77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32) >> 8) as u8)
-        .collect()
 }
 
 impl WindowSource {
@@ -174,7 +168,7 @@ impl WindowSource {
             let j = self.frames.len();
             let sim = self.sim.as_mut().expect("a clip is loaded");
             let (w, h) = (sim.width() as usize, sim.height() as usize);
-            let l = luma(sim.render(j));
+            let l = luma_rgba(sim.render(j));
             let l = match &self.rectifier {
                 Some(r) => {
                     let img = GrayImage {

@@ -12,7 +12,8 @@ use gst_video::prelude::*;
 use crate::core::geometry::Homography;
 use crate::core::keyboard::{Keyboard, PIANO_88, is_black};
 use crate::core::keyfind::{
-    DetectParams, Detection, GrayImage, KeyboardTracker, PAD, Rectifier, TrackEvent, TrackerConfig,
+    self, DetectParams, Detection, GrayImage, KeyboardTracker, PAD, Rectifier, TrackEvent,
+    TrackerConfig,
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -177,10 +178,7 @@ impl PianoCrop {
                 let row = &data[y * stride..];
                 for x in 0..w {
                     let p = x * pstride;
-                    scratch[y * w + x] = ((77 * row[p + r] as u32
-                        + 150 * row[p + g] as u32
-                        + 29 * row[p + b] as u32)
-                        >> 8) as u8;
+                    scratch[y * w + x] = keyfind::luma(row[p + r], row[p + g], row[p + b]);
                 }
             }
         }
