@@ -256,6 +256,11 @@ impl VelocityFrame {
     }
 }
 
+/// Elements that play or write a probability roll directly (no roll2midi before them) take a
+/// key as down at this probability, with this velocity (Audeo's 100).
+pub const PLAY_THRESHOLD: f32 = 0.5;
+pub const PLAY_VELOCITY: u8 = 100;
+
 /// A frame of either value format, as read from a buffer whose format is only known at run time.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AnyFrame {
@@ -277,6 +282,12 @@ impl AnyFrame {
             AnyFrame::F32(f) => f,
             AnyFrame::U8(f) => f.to_prob(),
         }
+    }
+
+    /// As velocities, for playing or writing: probabilities binarised with
+    /// [`PLAY_THRESHOLD`] and [`PLAY_VELOCITY`].
+    pub fn into_played(self) -> VelocityFrame {
+        self.into_velocity(PLAY_THRESHOLD, PLAY_VELOCITY)
     }
 
     /// As velocities (probabilities at or above `threshold` get `velocity`).

@@ -20,8 +20,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const DEFAULT_PROGRAM: i32 = -1;
-const ROLL_THRESHOLD: f32 = 0.5;
-const ROLL_VELOCITY: u8 = 100;
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -98,7 +96,7 @@ impl MidiEnc {
                         );
                         gst::FlowError::Error
                     })?
-                    .into_velocity(ROLL_THRESHOLD, ROLL_VELOCITY);
+                    .into_played();
                 let events = frame_transitions(&layout, state.prev_roll.as_ref(), &frame, time);
                 state.messages.extend(
                     events

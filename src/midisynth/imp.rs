@@ -28,9 +28,6 @@ const DEFAULT_GAIN: f32 = 0.5;
 const DEFAULT_POLYPHONY: u32 = 64;
 const DEFAULT_REVERB_CHORUS: bool = true;
 const DEFAULT_MAX_TAIL_MS: u32 = 3000;
-/// Probability at which a key of a probability roll counts as down, and its velocity.
-const ROLL_THRESHOLD: f32 = 0.5;
-const ROLL_VELOCITY: u8 = 100;
 /// The tail ends after this much audio below -80 dBFS.
 const SILENCE_PEAK: f32 = 1e-4;
 const TAIL_BLOCK_MS: u64 = 10;
@@ -282,7 +279,7 @@ impl MidiSynth {
                             );
                             gst::FlowError::Error
                         })?
-                        .into_velocity(ROLL_THRESHOLD, ROLL_VELOCITY);
+                        .into_played();
                     for e in frame_transitions(&layout, stream.prev_roll.as_ref(), &frame, 0) {
                         stream.synth.event(&e);
                     }
