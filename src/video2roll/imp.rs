@@ -227,9 +227,12 @@ impl Video2Roll {
         let mut out = Vec::new();
         while !stream.batch.is_empty() && (force || stream.batch.len() >= batch_size) {
             let take = stream.batch.len().min(batch_size);
-            let part: Vec<_> = stream.batch.drain(..take).collect();
-            let windows: Vec<Vec<u8>> = part.iter().map(|p| p.0.clone()).collect();
-            for (probs, (_, pts, dur)) in model.predict(&windows).into_iter().zip(&part) {
+            let (windows, times): (Vec<Vec<u8>>, Vec<_>) = stream
+                .batch
+                .drain(..take)
+                .map(|(w, pts, dur)| (w, (pts, dur)))
+                .unzip();
+            for (probs, (pts, dur)) in model.predict(&windows).into_iter().zip(&times) {
                 let f = ProbFrame {
                     frame: probs.frame,
                     onset: probs.onset,
