@@ -47,7 +47,8 @@ pub fn render_clip(notes: &[Note], req: &ClipRequest, dir: &Path) -> Result<Clip
     let truth = dir.join(format!("{}.truth.mid", req.name));
     let labels = dir.join(format!("{}.json", req.name));
     std::fs::write(&src, notes_to_smf(notes, Some(0))?)?;
-    // Codec strength varies by clip, from its seed.
+    // Codec strength varies by clip, from its seed. No B-frames: with them mp4mux starts the
+    // video at the reorder delay (80 ms at 25 fps) and the labels would lead the pictures.
     let quantizer = 18 + Rng::new(req.seed).fork(99).int(0, 15);
     let mut props = format!("seed={}", req.seed);
     if req.width > 0 && req.height > 0 {
@@ -61,7 +62,7 @@ pub fn render_clip(notes: &[Note], req: &ClipRequest, dir: &Path) -> Result<Clip
     }
     let desc = format!(
         "pianosim name=s location=\"{}\" {props} \
-         s.video ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast pass=quant quantizer={quantizer} ! mp4mux ! filesink location=\"{}\" \
+         s.video ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast bframes=0 pass=quant quantizer={quantizer} ! mp4mux ! filesink location=\"{}\" \
          s.roll ! midienc ! filesink location=\"{}\"",
         src.display(),
         video.display(),
@@ -132,4 +133,84 @@ pub fn render_clip(notes: &[Note], req: &ClipRequest, dir: &Path) -> Result<Clip
     });
     std::fs::write(&out.labels, serde_json::to_string_pretty(&json)? + "\n")?;
     Ok(out)
+}
+
+/// One canonical keyboard strip as pianocrop gave it: its time, whether it was padding
+/// before the keyboard was locked (GAP), and its GRAY8 900x100 pixels.
+#[derive(Clone, Debug)]
+pub struct Strip {
+    pub pts: u64,
+    pub gap: bool,
+    pub luma: Vec<u8>,
+}
+
+/// Decode `video` and crop its keyboard with the real `pianocrop` element (or at `corners`,
+/// "x0,y0,...,x3,y3"), keeping strips whose time lies in `from..to` nanoseconds: what
+/// `video2roll` would see, codec artefacts and crop error included.
+pub fn decode_strips(
+    video: &Path,
+    corners: Option<&str>,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Strip>> {
+    use std::sync::{Arc, Mutex};
+    let mut crop = String::from("pianocrop");
+    if let Some(c) = corners {
+        crop += &format!(" corners=\"{c}\"");
+    }
+    let desc = format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! {crop} ! appsink name=strips sync=false",
+        video.display()
+    );
+    let pipeline = gst::parse::launch(&desc)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("not a pipeline"))?;
+    let sink = pipeline
+        .by_name("strips")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| anyhow!("no appsink"))?;
+    let strips = Arc::new(Mutex::new(Vec::new()));
+    let out = strips.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let Some(b) = sample.buffer() {
+                    let pts = b.pts().map(|t| t.nseconds()).unwrap_or(0);
+                    if pts >= from && pts < to {
+                        let m = b.map_readable().map_err(|_| gst::FlowError::Error)?;
+                        out.lock().map_err(|_| gst::FlowError::Error)?.push(Strip {
+                            pts,
+                            gap: b.flags().contains(gst::BufferFlags::GAP),
+                            luma: m.to_vec(),
+                        });
+                    }
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| anyhow!("pipeline has no bus"))?;
+    pipeline.set_state(gst::State::Playing)?;
+    let mut result = Ok(());
+    for msg in bus.iter_timed(gst::ClockTime::NONE) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                result = Err(anyhow!(
+                    "{}: {}",
+                    e.src().map(|s| s.name().to_string()).unwrap_or_default(),
+                    e.error()
+                ));
+                break;
+            }
+            _ => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null)?;
+    result.with_context(|| format!("decoding {}", video.display()))?;
+    let v = std::mem::take(&mut *strips.lock().map_err(|_| anyhow!("lock"))?);
+    Ok(v)
 }

@@ -55,4 +55,18 @@ fn a_rendered_clip_has_video_truth_and_labels() {
     let last_end = notes.iter().map(|n| n.end).max().unwrap();
     let expect = (last_end + 1_000_000_000) * 25 / 1_000_000_000 + 1;
     assert_eq!(bufs.len() as u64, expect);
+    // ...and starts at 0, on the labels' clock (no codec reorder delay).
+    assert_eq!(bufs[0].pts(), Some(gst::ClockTime::ZERO));
+    // The strips pianocrop makes of it carry the same times.
+    let c = labels.corners;
+    let corners = c
+        .iter()
+        .map(|p| format!("{},{}", p[0], p[1]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let strips =
+        gstpianola::dataset::decode_strips(&labels.video, Some(&corners), 0, u64::MAX).unwrap();
+    assert_eq!(strips.len(), bufs.len());
+    assert_eq!(strips[1].pts, 40_000_000);
+    assert!(strips.iter().all(|s| !s.gap && s.luma.len() == 900 * 100));
 }

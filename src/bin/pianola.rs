@@ -422,6 +422,138 @@ struct TrainArgs {
     /// instead of rendering the canonical strip.
     #[arg(long)]
     scenes: bool,
+    /// Also train on recorded clips: a folder of `pianola dataset` clips (their .json labels;
+    /// use its train/ part), decoded and cropped by the real pianocrop. Repeatable.
+    #[arg(long)]
+    clips: Vec<PathBuf>,
+    /// Also train on a real video with its MIDI, only between two video times:
+    /// "video=V,midi=M,scale=A,offset=B,from=S,to=S" (video_t = A * midi_t + B). Repeatable.
+    #[arg(long)]
+    real: Vec<String>,
+    /// Score this real clip part (same form as --real) at every validation: the part must
+    /// not overlap what --real trains on.
+    #[arg(long)]
+    val_real: Option<String>,
+    /// Share of each batch drawn from --clips/--real windows (the rest is rendered on the fly).
+    #[arg(long, default_value_t = 0.5)]
+    clip_share: f64,
+}
+
+/// A real or rendered clip with its reference and the part of it to use.
+#[derive(Clone, Debug)]
+struct ClipSpec {
+    video: PathBuf,
+    midi: PathBuf,
+    scale: f64,
+    offset: f64,
+    from: f64,
+    to: f64,
+}
+
+impl ClipSpec {
+    fn parse(s: &str) -> Result<ClipSpec> {
+        let mut c = ClipSpec {
+            video: PathBuf::new(),
+            midi: PathBuf::new(),
+            scale: 1.0,
+            offset: 0.0,
+            from: 0.0,
+            to: f64::INFINITY,
+        };
+        for part in s.split(',') {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| anyhow!("\"{part}\" in \"{s}\": write key=value"))?;
+            let num = || {
+                v.trim()
+                    .parse::<f64>()
+                    .map_err(|_| anyhow!("{k}={v}: not a number"))
+            };
+            match k.trim() {
+                "video" => c.video = PathBuf::from(v.trim()),
+                "midi" => c.midi = PathBuf::from(v.trim()),
+                "scale" => c.scale = num()?,
+                "offset" => c.offset = num()?,
+                "from" => c.from = num()?,
+                "to" => c.to = num()?,
+                _ => {
+                    return Err(anyhow!(
+                        "unknown key {k} in \"{s}\" (video, midi, scale, offset, from, to)"
+                    ));
+                }
+            }
+        }
+        if c.video.as_os_str().is_empty() || c.midi.as_os_str().is_empty() {
+            return Err(anyhow!("\"{s}\" needs video=... and midi=..."));
+        }
+        Ok(c)
+    }
+
+    /// Its strips (padding before the lock left out) with the reference on the video clock.
+    fn windows(&self) -> Result<gstpianola::core::trainset::ClipWindows> {
+        use gstpianola::core::notes::Note;
+        let to_ns = |s: f64| (s.max(0.0) * 1e9).min(u64::MAX as f64) as u64;
+        let strips = gstpianola::dataset::decode_strips(
+            &self.video,
+            None,
+            to_ns(self.from),
+            to_ns(self.to),
+        )?;
+        let notes: Vec<Note> =
+            gstpianola::core::midi::smf_to_notes(&std::fs::read(&self.midi).with_context(
+                || format!("reading {}", self.midi.display()),
+            )?)?
+            .into_iter()
+            .filter_map(|n| {
+                let v = |t: u64| {
+                    let x = self.scale * t as f64 + self.offset * 1e9;
+                    (x >= 0.0).then_some(x as u64)
+                };
+                Some(Note::new(n.pitch, v(n.start)?, v(n.end)?, n.velocity))
+            })
+            .collect();
+        gstpianola::core::trainset::ClipWindows::new(
+            strips
+                .into_iter()
+                .filter(|s| !s.gap)
+                .map(|s| (s.pts, s.luma))
+                .collect(),
+            &notes,
+        )
+        .map_err(|e| anyhow!("{}: {e}", self.video.display()))
+    }
+}
+
+/// The clips of a `pianola dataset` folder, whole.
+fn dataset_clips(dir: &Path) -> Result<Vec<ClipSpec>> {
+    let mut labels: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    labels.sort();
+    let mut out = Vec::new();
+    for l in labels {
+        let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&l)?)?;
+        if j.get("split").and_then(|v| v.as_str()) == Some("held-out") {
+            return Err(anyhow!(
+                "{} is a held-out clip: train on the dataset's train/ folder only",
+                l.display()
+            ));
+        }
+        let get = |k: &str| j.get(k).and_then(|v| v.as_str()).map(|s| dir.join(s));
+        if let (Some(video), Some(midi)) = (get("video"), get("truth_midi")) {
+            out.push(ClipSpec {
+                video,
+                midi,
+                scale: 1.0,
+                offset: 0.0,
+                from: 0.0,
+                to: f64::INFINITY,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Frame-level P/R/F1 of the model's key-down output (threshold from its metadata) and of
@@ -526,15 +658,65 @@ fn train(a: &TrainArgs) -> Result<()> {
         .map(|_| held.next_example())
         .step_by(5)
         .collect();
+    // Recorded clips, decoded once and kept in memory as strips.
+    let mut specs = Vec::new();
+    for d in &a.clips {
+        specs.extend(dataset_clips(d)?);
+    }
+    for r in &a.real {
+        specs.push(ClipSpec::parse(r)?);
+    }
+    let mut clips = Vec::new();
+    for s in &specs {
+        let c = s.windows()?;
+        println!("clip {}: {} strips", s.video.display(), c.len());
+        if !c.is_empty() {
+            clips.push(c);
+        }
+    }
+    let clip_frames: usize = clips.iter().map(|c| c.len()).sum();
+    let val_real = match &a.val_real {
+        Some(v) => {
+            let spec = ClipSpec::parse(v)?;
+            for r in specs.iter().filter(|r| r.video == spec.video) {
+                if r.from < spec.to && spec.from < r.to {
+                    return Err(anyhow!(
+                        "--val-real {}..{} s overlaps a trained part {}..{} s of {}",
+                        spec.from,
+                        spec.to,
+                        r.from,
+                        r.to,
+                        spec.video.display()
+                    ));
+                }
+            }
+            let c = spec.windows()?;
+            (0..c.len()).step_by(2).map(|i| c.example(i)).collect()
+        }
+        None => Vec::new(),
+    };
+    let mut pick_rng = gstpianola::core::sim::rng::Rng::new(a.seed ^ 0xc11b ^ done_before);
+    let augment_clips = !a.no_augment;
     let onset = arch.has_onset();
     let mut turn = 0usize;
     let mut next_batch = |n: usize| {
         let mut x = Vec::new();
         let mut y = Vec::new();
         for _ in 0..n {
-            let k = turn % sources.len();
-            let e = sources[k].next_example();
-            turn += 1;
+            let e = if clip_frames > 0 && (pick_rng.f32() as f64) < a.clip_share {
+                // A clip in proportion to its length, then a window in it.
+                let mut r = pick_rng.int(0, clip_frames);
+                let mut i = 0;
+                while r >= clips[i].len() {
+                    r -= clips[i].len();
+                    i += 1;
+                }
+                clips[i].random(&mut pick_rng, augment_clips)
+            } else {
+                let k = turn % sources.len();
+                turn += 1;
+                sources[k].next_example()
+            };
             x.extend_from_slice(&e.window);
             if onset {
                 y.extend_from_slice(&e.target);
@@ -580,13 +762,19 @@ fn train(a: &TrainArgs) -> Result<()> {
         if s.step.is_multiple_of(a.val_every) {
             let (f, o) = validate(m, &val);
             last_val = (f.f1, o.map(|o| o.f1).unwrap_or(0.0));
+            let real = (!val_real.is_empty()).then(|| validate(m, &val_real).0);
             println!(
-                "step {} ({:.0} s): loss {avg:.4}, held-out frame {f}, onset {}",
+                "step {} ({:.0} s): loss {avg:.4}, held-out frame {f}, onset {}{}",
                 s.step as u64 + done_before,
                 s.seconds,
-                o.map(|o| o.to_string()).unwrap_or_default()
+                o.map(|o| o.to_string()).unwrap_or_default(),
+                real.map(|r| format!(", real part frame {r}"))
+                    .unwrap_or_default()
             );
             line += &format!("\t{:.4}\t{:.4}", last_val.0, last_val.1);
+            if let Some(r) = real {
+                line += &format!("\t{:.4}", r.f1);
+            }
         } else if s.step.is_multiple_of(25) {
             println!(
                 "step {} ({:.0} s): loss {avg:.4}",
@@ -596,10 +784,33 @@ fn train(a: &TrainArgs) -> Result<()> {
         }
         let _ = writeln!(log, "{line}");
     };
+    let mut data = format!(
+        "pianosim {} renders made on the fly: procedural music and the given MIDI pieces, train split only",
+        if a.scenes { "scene (rectified)" } else { "canonical" }
+    );
+    if !a.clips.is_empty() {
+        data += &format!(
+            "; {}% of each batch from rendered x264 clips cropped by pianocrop ({})",
+            (a.clip_share * 100.0).round(),
+            a.clips
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if a.real.is_empty() {
+        data += "; no real video";
+    } else {
+        data += &format!("; REAL VIDEO PARTS TRAINED ON: {}", a.real.join(" | "));
+    }
+    if let Some(v) = &a.val_real {
+        data += &format!("; real part scored, never trained on: {v}");
+    }
     // The record goes into the sidecar with every checkpoint.
     model.meta_mut().training = serde_json::json!({
         "command": command.join(" "),
-        "data": "pianosim canonical renders made on the fly: procedural music and the given MIDI pieces, train split only; no real video",
+        "data": data,
         "seed": a.seed,
         "steps": done_before,
     });
@@ -608,7 +819,7 @@ fn train(a: &TrainArgs) -> Result<()> {
     let total = done_before + steps as u64;
     model.meta_mut().training = serde_json::json!({
         "command": command.join(" "),
-        "data": "pianosim canonical renders made on the fly: procedural music and the given MIDI pieces, train split only; no real video",
+        "data": data,
         "seed": a.seed,
         "steps": total,
         "batch": a.batch,
@@ -862,8 +1073,8 @@ fn eval(a: &EvalArgs) -> Result<()> {
                 &video,
                 &reference,
                 a,
-                1.0,
-                0.0,
+                a.scale,
+                a.offset,
                 &name,
                 &mut tally,
                 a.corners.as_deref(),

@@ -6,7 +6,8 @@
 use super::dataset::{Split, clip_seed, piece_split};
 use super::keyfind::{GrayImage, Rectifier, luma_rgba};
 use super::music::{excerpt, procedural};
-use super::notes::{Nanos, Note, SECOND};
+use super::notes::{Nanos, Note, SECOND, notes_to_roll};
+use super::roll::{RollLayout, ValueFormat};
 use super::sim::rng::Rng;
 use super::sim::{SimConfig, Simulator, View};
 
@@ -233,6 +234,76 @@ impl WindowSource {
     }
 }
 
+/// Windows from a recorded clip (a real video, or a rendered one as pianocrop cropped it):
+/// its strips in order, each with the true key states at that strip's time.
+pub struct ClipWindows {
+    frames: Vec<Vec<u8>>,
+    truth: Vec<Vec<f32>>,
+}
+
+impl ClipWindows {
+    /// `strips`: (time, GRAY8 900x100 luma) in time order, padding already left out;
+    /// `notes`: the true notes on the same clock. Strips of the wrong size are an error.
+    pub fn new(strips: Vec<(Nanos, Vec<u8>)>, notes: &[Note]) -> Result<ClipWindows, String> {
+        if let Some((t, s)) = strips.iter().find(|(_, s)| s.len() != WIDTH * HEIGHT) {
+            return Err(format!(
+                "strip at {t} ns has {} bytes, expected {WIDTH}x{HEIGHT} GRAY8",
+                s.len()
+            ));
+        }
+        let times: Vec<Nanos> = strips.iter().map(|(t, _)| *t).collect();
+        let layout = RollLayout::piano88(ValueFormat::U8, true);
+        let truth = notes_to_roll(notes, &layout, &times)
+            .into_iter()
+            .map(|f| {
+                let mut t: Vec<f32> = f.frame.iter().map(|&v| (v > 0) as u8 as f32).collect();
+                t.extend(
+                    f.onset
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&v| (v > 0) as u8 as f32),
+                );
+                t
+            })
+            .collect();
+        Ok(ClipWindows {
+            frames: strips.into_iter().map(|(_, s)| s).collect(),
+            truth,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// The window around strip `i` (edge strips repeated, as the element does).
+    pub fn example(&self, i: usize) -> Example {
+        let n = self.frames.len() as isize;
+        let mut window = Vec::with_capacity(FRAMES * WIDTH * HEIGHT);
+        for d in -2isize..=2 {
+            let j = (i as isize + d).clamp(0, n - 1) as usize;
+            window.extend_from_slice(&self.frames[j]);
+        }
+        Example {
+            window,
+            target: self.truth[i].clone(),
+        }
+    }
+
+    /// A window at random, augmented when asked.
+    pub fn random(&self, rng: &mut Rng, augment_it: bool) -> Example {
+        let mut e = self.example(rng.int(0, self.frames.len().max(1)));
+        if augment_it {
+            augment(&mut e.window, rng);
+        }
+        e
+    }
+}
+
 /// The same random change to all frames of a window: a shift of up to 1% of the width and
 /// 4% of the height and a horizontal scale of up to 1% (the strip as an imperfect crop gives
 /// it), then brightness, contrast, gamma and noise.
@@ -293,5 +364,27 @@ mod tests {
                 .next_example()
                 .window
         );
+    }
+
+    #[test]
+    fn clip_windows_label_strips_by_time() {
+        let strips: Vec<(Nanos, Vec<u8>)> = (0..10u64)
+            .map(|i| (i * SECOND / 10, vec![i as u8; WIDTH * HEIGHT]))
+            .collect();
+        // A4 (key 48) held from 0.25 s to 0.55 s: strips 3, 4, 5; struck in strip 3.
+        let notes = [Note::new(69, SECOND / 4, SECOND * 55 / 100, 90)];
+        let c = ClipWindows::new(strips, &notes).expect("valid strips");
+        assert_eq!(c.len(), 10);
+        let down: Vec<usize> = (0..10).filter(|&i| c.example(i).target[48] > 0.5).collect();
+        assert_eq!(down, vec![3, 4, 5]);
+        let struck: Vec<usize> = (0..10)
+            .filter(|&i| c.example(i).target[KEYS + 48] > 0.5)
+            .collect();
+        assert_eq!(struck, vec![3]);
+        // Window t-2..t+2 with the first strip repeated at the start.
+        let w = c.example(0).window;
+        let firsts: Vec<u8> = (0..FRAMES).map(|f| w[f * WIDTH * HEIGHT]).collect();
+        assert_eq!(firsts, vec![0, 0, 0, 1, 2]);
+        assert!(ClipWindows::new(vec![(0, vec![0; 5])], &notes).is_err());
     }
 }
