@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 use gst::prelude::*;
-use gstpianola::core::midi::notes_to_smf;
 use gstpianola::core::music::{DEMO_SIXTEENTH, bach_prelude_c};
 
 #[derive(Parser)]
@@ -24,7 +23,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Render the built-in piece (Bach, Prelude in C, BWV 846) to MIDI and WAV.
+    /// Give a silent piano video its music back: the video with a generated audio track,
+    /// and/or the audio as WAV, the notes as MIDI, a piano-roll picture.
+    Redub(RedubArgs),
+    /// Render the built-in piece (Bach, Prelude in C, BWV 846) as a silent pianosim video,
+    /// re-dub it, and score the transcription against the notes it was rendered from.
     Demo {
         /// Where to write the outputs.
         #[arg(long, default_value = "demo-out")]
@@ -105,6 +108,7 @@ fn run(cli: Cli) -> Result<()> {
     gst::init()?;
     gstpianola::plugin_register_static()?;
     match cli.command {
+        Command::Redub(args) => redub_cmd(&args),
         Command::Demo { out_dir } => demo(&out_dir),
         Command::SimFrames {
             midi,
@@ -132,15 +136,227 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+#[derive(clap::Args)]
+struct RedubArgs {
+    /// The piano video (any format GStreamer decodes), filmed from above.
+    input: PathBuf,
+    /// Output: a video (.mp4, .mov, .mkv: the input's video with the new audio) and/or a
+    /// .wav (the audio alone). Repeatable.
+    #[arg(short, long)]
+    output: Vec<PathBuf>,
+    /// Also write the transcription as a Standard MIDI File.
+    #[arg(long)]
+    midi: Option<PathBuf>,
+    /// Also draw the transcription as a piano-roll PNG (probabilities grey, notes amber).
+    #[arg(long)]
+    roll_png: Option<PathBuf>,
+    /// General MIDI program for the audio (0 = acoustic grand piano, 4 = electric piano,
+    /// 19 = church organ, 40 = violin, ...).
+    #[arg(long, default_value_t = 0)]
+    instrument: u8,
+    /// SF2 SoundFont (default: FluidR3_GM.sf2 from fluid-soundfont-gm).
+    #[arg(long)]
+    soundfont: Option<PathBuf>,
+    /// Where the model runs: auto (CUDA when present), cpu, cuda, cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// video2roll weights (default: the installed model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The keyboard's corners in the input's pixels, when finding it fails:
+    /// "x0,y0,x1,y1,x2,y2,x3,y3" = top-left, top-right, bottom-right, bottom-left.
+    #[arg(long)]
+    keyboard: Option<String>,
+    /// Keep the input's own audio as a second track (default: replace it).
+    #[arg(long)]
+    keep_audio: bool,
+    /// No progress bar and no summary (errors still go to stderr).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn redub_options(a: &RedubArgs) -> Result<gstpianola::redub::RedubOptions> {
+    use gstpianola::redub::{Container, RedubOptions};
+    let mut o = RedubOptions {
+        input: a.input.clone(),
+        midi_out: a.midi.clone(),
+        roll_png: a.roll_png.clone(),
+        program: a.instrument,
+        soundfont: a.soundfont.clone(),
+        device: a.device.clone(),
+        model: a.model.clone(),
+        keyboard: a.keyboard.clone(),
+        keep_audio: a.keep_audio,
+        ..Default::default()
+    };
+    for out in &a.output {
+        let is_wav = out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+        if is_wav {
+            if o.wav_out.replace(out.clone()).is_some() {
+                return Err(anyhow!("give one .wav output"));
+            }
+        } else if Container::from_path(out).is_some() {
+            if o.video_out.replace(out.clone()).is_some() {
+                return Err(anyhow!("give one video output"));
+            }
+        } else {
+            return Err(anyhow!(
+                "-o {}: name it .mp4, .mov, .mkv (video with audio) or .wav (audio)",
+                out.display()
+            ));
+        }
+    }
+    for p in o.video_out.iter().chain(&o.wav_out) {
+        if p == &o.input {
+            return Err(anyhow!(
+                "-o {} is the input: write to another file",
+                p.display()
+            ));
+        }
+    }
+    Ok(o)
+}
+
+/// Run a re-dub with a progress bar (unless quiet).
+fn redub_run(
+    o: gstpianola::redub::RedubOptions,
+    quiet: bool,
+) -> Result<gstpianola::redub::Summary> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let job = gstpianola::redub::Redub::new(o)?;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% ETA {eta} {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let summary = job.run(|p| {
+        if let Some(d) = p.duration {
+            bar.set_length(d / 1_000_000);
+        }
+        if let Some(t) = p.position {
+            bar.set_position(t / 1_000_000);
+        }
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!(
+            "{} frames, {:.0} frames/s",
+            p.frames,
+            p.frames as f64 / secs
+        ));
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    if !quiet {
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        eprintln!(
+            "{} frames in {secs:.1} s ({:.0} frames/s), {} notes",
+            summary.frames,
+            summary.frames as f64 / secs,
+            summary.notes
+        );
+    }
+    Ok(summary)
+}
+
+fn redub_cmd(a: &RedubArgs) -> Result<()> {
+    let o = redub_options(a)?;
+    let has_video = o.video_out.is_some();
+    let summary = redub_run(o, a.quiet)?;
+    if !a.quiet {
+        for p in &summary.outputs {
+            println!("wrote {}", p.display());
+        }
+        if has_video {
+            println!(
+                "video stream {}",
+                if summary.video_copied {
+                    "copied from the input"
+                } else {
+                    "encoded again (the container does not take the input's codec)"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Seconds of the built-in piece the demo renders.
+const DEMO_SECONDS: f64 = 30.0;
+
 fn demo(out_dir: &Path) -> Result<()> {
+    use gstpianola::core::dataset::{Split, clip_seed};
+    use gstpianola::core::metrics::{frame_metrics, onset_metrics};
+    use gstpianola::core::midi::smf_to_notes;
+    use gstpianola::core::music::excerpt;
+    use gstpianola::core::notes::{SECOND, frame_times, notes_to_roll};
+    use gstpianola::core::roll::{RollLayout, ValueFormat};
+    use gstpianola::dataset::{ClipRequest, render_clip};
+
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let mid = out_dir.join("prelude.mid");
-    let wav = out_dir.join("prelude.wav");
-    let notes = bach_prelude_c(11, DEMO_SIXTEENTH);
-    std::fs::write(&mid, notes_to_smf(&notes, Some(0))?)
-        .with_context(|| format!("writing {}", mid.display()))?;
-    synth(&mid, &wav, None, None)?;
-    println!("notes: {} ({} notes)", mid.display(), notes.len());
+    let notes = excerpt(
+        &bach_prelude_c(11, DEMO_SIXTEENTH),
+        0,
+        (DEMO_SECONDS * SECOND as f64) as u64,
+        SECOND / 2,
+    );
+    // 1. A silent top-view video of the piece, from a seed training never uses.
+    eprintln!("rendering {DEMO_SECONDS} s of Bach's Prelude in C with pianosim...");
+    let req = ClipRequest {
+        name: "prelude".into(),
+        piece: "bach_prelude_c".into(),
+        seed: clip_seed(2026, 0, Split::HeldOut),
+        width: 960,
+        height: 540,
+        fps: (25, 1),
+        canonical: false,
+    };
+    let labels = render_clip(&notes, &req, out_dir)?;
+    let silent = out_dir.join("prelude-silent.mp4");
+    std::fs::rename(&labels.video, &silent)?;
+    // 2. Its music back.
+    eprintln!("re-dubbing {}...", silent.display());
+    let o = gstpianola::redub::RedubOptions {
+        input: silent.clone(),
+        video_out: Some(out_dir.join("prelude-redubbed.mp4")),
+        wav_out: Some(out_dir.join("prelude.wav")),
+        midi_out: Some(out_dir.join("prelude.mid")),
+        roll_png: Some(out_dir.join("prelude-roll.png")),
+        device: "auto".into(),
+        ..Default::default()
+    };
+    let est_path = o.midi_out.clone().unwrap_or_default();
+    let summary = redub_run(o, false)?;
+    println!("silent video:     {}", silent.display());
+    for p in &summary.outputs {
+        println!("output:           {}", p.display());
+    }
+    println!("true notes:       {}", labels.truth_midi.display());
+    // 3. How close: the transcription against the notes the video was rendered from.
+    let truth = smf_to_notes(&std::fs::read(&labels.truth_midi)?)?;
+    let est = smf_to_notes(&std::fs::read(&est_path)?)?;
+    let onset = onset_metrics(&est, &truth, 0.05);
+    let end = truth.iter().map(|n| n.end).max().unwrap_or(0);
+    let times = frame_times((end * 25 / SECOND) as usize + 1, 25, 1);
+    let layout = RollLayout::piano88(ValueFormat::U8, false);
+    let down = |n: &[gstpianola::core::notes::Note]| -> Vec<Vec<bool>> {
+        notes_to_roll(n, &layout, &times)
+            .into_iter()
+            .map(|f| f.frame.iter().map(|&v| v > 0).collect())
+            .collect()
+    };
+    let frame = frame_metrics(&down(&est), &down(&truth));
+    println!(
+        "transcription vs the true notes: note onsets (50 ms) P {:.3} R {:.3} F1 {:.3} ({} of {} notes); frames F1 {:.3}",
+        onset.precision, onset.recall, onset.f1, onset.matched, onset.n_reference, frame.f1
+    );
     Ok(())
 }
 
@@ -427,7 +643,8 @@ struct TrainArgs {
     #[arg(long)]
     clips: Vec<PathBuf>,
     /// Also train on a real video with its MIDI, only between two video times:
-    /// "video=V,midi=M,scale=A,offset=B,from=S,to=S" (video_t = A * midi_t + B). Repeatable.
+    /// "video=V,midi=M,scale=A,offset=B,from=S,to=S[,weight=W]" (video_t = A * midi_t + B;
+    /// W: how much more often its frames are drawn than a rendered clip's). Repeatable.
     #[arg(long)]
     real: Vec<String>,
     /// Score this real clip part (same form as --real) at every validation: the part must
@@ -448,6 +665,8 @@ struct ClipSpec {
     offset: f64,
     from: f64,
     to: f64,
+    /// Sampling weight per frame, against the other clips.
+    weight: f64,
 }
 
 impl ClipSpec {
@@ -459,6 +678,7 @@ impl ClipSpec {
             offset: 0.0,
             from: 0.0,
             to: f64::INFINITY,
+            weight: 1.0,
         };
         for part in s.split(',') {
             let (k, v) = part
@@ -476,9 +696,10 @@ impl ClipSpec {
                 "offset" => c.offset = num()?,
                 "from" => c.from = num()?,
                 "to" => c.to = num()?,
+                "weight" => c.weight = num()?.max(0.0),
                 _ => {
                     return Err(anyhow!(
-                        "unknown key {k} in \"{s}\" (video, midi, scale, offset, from, to)"
+                        "unknown key {k} in \"{s}\" (video, midi, scale, offset, from, to, weight)"
                     ));
                 }
             }
@@ -499,19 +720,19 @@ impl ClipSpec {
             to_ns(self.from),
             to_ns(self.to),
         )?;
-        let notes: Vec<Note> =
-            gstpianola::core::midi::smf_to_notes(&std::fs::read(&self.midi).with_context(
-                || format!("reading {}", self.midi.display()),
-            )?)?
-            .into_iter()
-            .filter_map(|n| {
-                let v = |t: u64| {
-                    let x = self.scale * t as f64 + self.offset * 1e9;
-                    (x >= 0.0).then_some(x as u64)
-                };
-                Some(Note::new(n.pitch, v(n.start)?, v(n.end)?, n.velocity))
-            })
-            .collect();
+        let notes: Vec<Note> = gstpianola::core::midi::smf_to_notes(
+            &std::fs::read(&self.midi)
+                .with_context(|| format!("reading {}", self.midi.display()))?,
+        )?
+        .into_iter()
+        .filter_map(|n| {
+            let v = |t: u64| {
+                let x = self.scale * t as f64 + self.offset * 1e9;
+                (x >= 0.0).then_some(x as u64)
+            };
+            Some(Note::new(n.pitch, v(n.start)?, v(n.end)?, n.velocity))
+        })
+        .collect();
         gstpianola::core::trainset::ClipWindows::new(
             strips
                 .into_iter()
@@ -550,6 +771,7 @@ fn dataset_clips(dir: &Path) -> Result<Vec<ClipSpec>> {
                 offset: 0.0,
                 from: 0.0,
                 to: f64::INFINITY,
+                weight: 1.0,
             });
         }
     }
@@ -671,10 +893,10 @@ fn train(a: &TrainArgs) -> Result<()> {
         let c = s.windows()?;
         println!("clip {}: {} strips", s.video.display(), c.len());
         if !c.is_empty() {
-            clips.push(c);
+            clips.push((c, s.weight));
         }
     }
-    let clip_frames: usize = clips.iter().map(|c| c.len()).sum();
+    let clip_mass: f64 = clips.iter().map(|(c, w)| c.len() as f64 * w).sum();
     let val_real = match &a.val_real {
         Some(v) => {
             let spec = ClipSpec::parse(v)?;
@@ -703,15 +925,15 @@ fn train(a: &TrainArgs) -> Result<()> {
         let mut x = Vec::new();
         let mut y = Vec::new();
         for _ in 0..n {
-            let e = if clip_frames > 0 && (pick_rng.f32() as f64) < a.clip_share {
-                // A clip in proportion to its length, then a window in it.
-                let mut r = pick_rng.int(0, clip_frames);
+            let e = if clip_mass > 0.0 && (pick_rng.f32() as f64) < a.clip_share {
+                // A clip in proportion to its length and weight, then a window in it.
+                let mut r = pick_rng.f32() as f64 * clip_mass;
                 let mut i = 0;
-                while r >= clips[i].len() {
-                    r -= clips[i].len();
+                while i + 1 < clips.len() && r >= clips[i].0.len() as f64 * clips[i].1 {
+                    r -= clips[i].0.len() as f64 * clips[i].1;
                     i += 1;
                 }
-                clips[i].random(&mut pick_rng, augment_clips)
+                clips[i].0.random(&mut pick_rng, augment_clips)
             } else {
                 let k = turn % sources.len();
                 turn += 1;
@@ -786,7 +1008,11 @@ fn train(a: &TrainArgs) -> Result<()> {
     };
     let mut data = format!(
         "pianosim {} renders made on the fly: procedural music and the given MIDI pieces, train split only",
-        if a.scenes { "scene (rectified)" } else { "canonical" }
+        if a.scenes {
+            "scene (rectified)"
+        } else {
+            "canonical"
+        }
     );
     if !a.clips.is_empty() {
         data += &format!(

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod midi;
 pub mod music;
 pub mod notes;
+pub mod picture;
 pub mod roll;
 pub mod sim;
 pub mod soundfont;

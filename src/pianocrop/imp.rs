@@ -89,7 +89,10 @@ struct State {
     rectifier: Option<Rectifier>,
     gray: Vec<u8>,
     first_pts: Option<gst::ClockTime>,
+    last_pts: Option<gst::ClockTime>,
     timed_out: bool,
+    /// A keyboard was found (or given) at some point of the stream.
+    locked_once: bool,
 }
 
 pub struct PianoCrop {
@@ -472,6 +475,26 @@ impl BaseTransformImpl for PianoCrop {
         Ok(())
     }
 
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view() {
+            // A clip shorter than the timeout that never showed a keyboard: say so instead
+            // of ending with nothing but padding.
+            let never = self.state().as_ref().and_then(|s| {
+                let (first, last) = (s.first_pts?, s.last_pts?);
+                (!s.locked_once && !s.timed_out && s.manual.is_none())
+                    .then(|| last.saturating_sub(first).seconds_f64())
+            });
+            if let Some(secs) = never {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ("No piano keyboard found in the whole video ({secs:.1} s). Set the pianocrop properties corners=\"x0,y0,x1,y1,x2,y2,x3,y3\" (top-left, top-right, bottom-right, bottom-left of the keys) and keys (88, 76, 61)")
+                );
+            }
+        }
+        self.parent_sink_event(event)
+    }
+
     fn transform_caps(
         &self,
         direction: gst::PadDirection,
@@ -566,6 +589,7 @@ impl BaseTransformImpl for PianoCrop {
             _ => KeyboardTracker::new(config, params),
         };
         let first_pts = state.as_ref().and_then(|s| s.first_pts);
+        let locked_once = state.as_ref().is_some_and(|s| s.locked_once);
         *state = Some(State {
             in_info,
             out_info,
@@ -574,7 +598,9 @@ impl BaseTransformImpl for PianoCrop {
             rectifier: None,
             gray: Vec::new(),
             first_pts,
+            last_pts: None,
             timed_out: false,
+            locked_once,
         });
         Ok(())
     }
@@ -603,6 +629,9 @@ impl BaseTransformImpl for PianoCrop {
         if state.first_pts.is_none() {
             state.first_pts = pts;
         }
+        if pts.is_some() {
+            state.last_pts = pts;
+        }
         let mut scratch = std::mem::take(&mut state.gray);
         let img = Self::luma(&in_frame, &mut scratch).ok_or_else(|| {
             gst::element_imp_error!(self, gst::CoreError::Failed, ("Cannot read input frame"));
@@ -626,6 +655,7 @@ impl BaseTransformImpl for PianoCrop {
             }
         };
         if let Some((d, _)) = lock_changed {
+            state.locked_once = true;
             state.rectifier = Rectifier::new(
                 &d.corners,
                 d.keyboard,

@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Re-dubbing a file: the pipeline behind `pianola redub`, built from the plugin's elements.
+//!
+//! ```text
+//! filesrc ! decodebin ! videoconvert ! pianocrop ! video2roll ! tee ! roll2midi ! tee
+//!     roll2midi tee ! midisynth ! audioconvert ! audioresample ! tee ! <encoder> ! mux.
+//!                                                                  tee ! wavenc ! filesink
+//!     roll2midi tee ! midienc ! filesink                 (MIDI)
+//! filesrc ! parsebin ! (video, copied) mux.  (original audio: kept or dropped)
+//! ```
+//!
+//! The output video is the input's own stream, not re-encoded, when the container takes its
+//! codec; otherwise it is encoded again (H.264 for MP4/MOV, as Matroska takes anything).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, anyhow};
+use gst::prelude::*;
+
+use crate::caps;
+use crate::core::notes::{NoteEvent, frame_transitions};
+use crate::core::picture;
+use crate::core::roll::{AnyFrame, VelocityFrame};
+
+/// What to make of one input video.
+#[derive(Clone, Debug, Default)]
+pub struct RedubOptions {
+    pub input: PathBuf,
+    /// The video with the generated audio: .mp4, .m4v, .mov or .mkv.
+    pub video_out: Option<PathBuf>,
+    /// The generated audio alone, as WAV.
+    pub wav_out: Option<PathBuf>,
+    /// The transcription as a Standard MIDI File.
+    pub midi_out: Option<PathBuf>,
+    /// A piano-roll picture of the transcription.
+    pub roll_png: Option<PathBuf>,
+    /// General MIDI program (0: acoustic grand piano).
+    pub program: u8,
+    /// SoundFont (.sf2); default: midisynth's search.
+    pub soundfont: Option<PathBuf>,
+    /// video2roll device: auto, cpu, cuda, cuda:N.
+    pub device: String,
+    /// video2roll weights; default: the installed model.
+    pub model: Option<PathBuf>,
+    /// pianocrop corners "x0,y0,x1,y1,x2,y2,x3,y3" (top-left, top-right, bottom-right,
+    /// bottom-left, in pixels of the input).
+    pub keyboard: Option<String>,
+    /// Keep the input's own audio as a second track (default: replaced).
+    pub keep_audio: bool,
+}
+
+/// The container for an output path, from its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    Mp4,
+    Mov,
+    Matroska,
+}
+
+impl Container {
+    pub fn from_path(p: &Path) -> Option<Container> {
+        let ext = p.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "mp4" | "m4v" => Some(Container::Mp4),
+            "mov" => Some(Container::Mov),
+            "mkv" | "webm" => Some(Container::Matroska),
+            _ => None,
+        }
+    }
+
+    fn muxer(self) -> &'static str {
+        match self {
+            Container::Mp4 => "mp4mux",
+            Container::Mov => "qtmux",
+            Container::Matroska => "matroskamux",
+        }
+    }
+
+    /// Audio encoder for the generated track, with what it needs in front.
+    fn audio_encoder(self) -> &'static str {
+        match self {
+            Container::Mp4 | Container::Mov => "avenc_aac bitrate=192000 ! aacparse",
+            Container::Matroska => {
+                "audioresample ! audio/x-raw,rate=48000 ! opusenc bitrate=160000"
+            }
+        }
+    }
+
+    /// Video encoder when the input's codec does not fit the container.
+    fn video_encoder(self) -> &'static str {
+        "videoconvert ! x264enc speed-preset=medium tune=film ! h264parse"
+    }
+}
+
+/// How far the work is.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    /// Video frames transcribed so far.
+    pub frames: u64,
+    /// Stream time reached (ns).
+    pub position: Option<u64>,
+    /// Input duration (ns), when the file tells.
+    pub duration: Option<u64>,
+}
+
+/// What came out.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub frames: u64,
+    /// Notes decided (note-ons).
+    pub notes: u64,
+    /// Whether the video stream was copied (false: encoded again, or no video output).
+    pub video_copied: bool,
+    pub outputs: Vec<PathBuf>,
+}
+
+struct Shared {
+    frames: AtomicU64,
+    position: AtomicU64,
+    notes: AtomicU64,
+    video_copied: Mutex<Option<bool>>,
+    /// (pts, key-down probabilities) from video2roll, for the picture.
+    probs: Mutex<Vec<(u64, Vec<f32>)>>,
+    /// (pts, decided frame) from roll2midi, for the picture.
+    decided: Mutex<Vec<(u64, VelocityFrame)>>,
+    /// First problem found while linking dynamic pads.
+    link_error: Mutex<Option<String>>,
+}
+
+/// A built re-dub pipeline.
+pub struct Redub {
+    opts: RedubOptions,
+    pipeline: gst::Pipeline,
+    shared: Arc<Shared>,
+}
+
+/// Quote a path or value for a pipeline description.
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn make(name: &str) -> Result<gst::Element> {
+    gst::ElementFactory::make(name).build().map_err(|_| {
+        anyhow!("GStreamer element {name} is missing: install the GStreamer plugins (make setup)")
+    })
+}
+
+impl Redub {
+    /// Check the options and build the pipeline (nothing runs yet).
+    pub fn new(opts: RedubOptions) -> Result<Redub> {
+        if !opts.input.is_file() {
+            return Err(anyhow!(
+                "input {} is not a readable file: give the path of a video",
+                opts.input.display()
+            ));
+        }
+        if opts.video_out.is_none()
+            && opts.wav_out.is_none()
+            && opts.midi_out.is_none()
+            && opts.roll_png.is_none()
+        {
+            return Err(anyhow!(
+                "nothing to write: give -o out.mp4 (or .mkv/.mov/.wav), --midi or --roll-png"
+            ));
+        }
+        if opts.program > 127 {
+            return Err(anyhow!(
+                "--instrument {} is not a General MIDI program: use 0..=127",
+                opts.program
+            ));
+        }
+        let container = match &opts.video_out {
+            Some(p) => Some(Container::from_path(p).ok_or_else(|| {
+                anyhow!(
+                    "{}: unknown container; name the output .mp4, .mov, .mkv or .wav",
+                    p.display()
+                )
+            })?),
+            None => None,
+        };
+        let input = quoted(&opts.input.to_string_lossy());
+        let mut crop = String::from("pianocrop");
+        if let Some(k) = &opts.keyboard {
+            crop += &format!(" corners={}", quoted(k));
+        }
+        let mut v2r = format!("video2roll device={}", quoted(&opts.device));
+        if let Some(m) = &opts.model {
+            v2r += &format!(" model={}", quoted(&m.to_string_lossy()));
+        }
+        let mut synth = format!("midisynth program={}", opts.program);
+        if let Some(sf) = &opts.soundfont {
+            synth += &format!(" soundfont={}", quoted(&sf.to_string_lossy()));
+        }
+        let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
+        let mut desc = format!(
+            "filesrc location={input} ! decodebin name=dec ! videoconvert ! {crop} ! {v2r} name=v2r ! tee name=probs \
+             probs. ! {q} ! appsink name=probsink sync=false \
+             probs. ! {q} ! roll2midi name=r2m ! tee name=notes \
+             notes. ! {q} ! appsink name=notesink sync=false "
+        );
+        let wants_audio = opts.video_out.is_some() || opts.wav_out.is_some();
+        if wants_audio {
+            desc +=
+                &format!("notes. ! {q} ! {synth} ! audioconvert ! audioresample ! tee name=audio ");
+            if let Some(w) = &opts.wav_out {
+                desc += &format!(
+                    "audio. ! {q} ! audioconvert ! audio/x-raw,format=S16LE ! wavenc ! filesink location={} ",
+                    quoted(&w.to_string_lossy())
+                );
+            }
+        }
+        if let Some(m) = &opts.midi_out {
+            desc += &format!(
+                // midienc writes only at EOS: its sink must not hold the pipeline's preroll.
+                "notes. ! {q} ! midienc ! filesink async=false location={} ",
+                quoted(&m.to_string_lossy())
+            );
+        }
+        if let (Some(c), Some(out)) = (container, &opts.video_out) {
+            desc += &format!(
+                "audio. ! {q} ! audioconvert ! {} ! mux. {} name=mux ! filesink location={} \
+                 filesrc location={input} ! parsebin name=pb ",
+                c.audio_encoder(),
+                c.muxer(),
+                quoted(&out.to_string_lossy())
+            );
+        }
+        let pipeline = gst::parse::launch(&desc)
+            .map_err(|e| {
+                let missing = ["avenc_aac", "opusenc", "x264enc", "matroskamux", "mp4mux"]
+                    .into_iter()
+                    .find(|n| gst::ElementFactory::find(n).is_none());
+                match missing {
+                    Some(n) => anyhow!(
+                        "GStreamer element {n} is missing: install the GStreamer plugins (make setup)"
+                    ),
+                    None => anyhow!("building the pipeline: {e}"),
+                }
+            })?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| anyhow!("not a pipeline"))?;
+        let shared = Arc::new(Shared {
+            frames: AtomicU64::new(0),
+            position: AtomicU64::new(u64::MAX),
+            notes: AtomicU64::new(0),
+            video_copied: Mutex::new(None),
+            probs: Mutex::new(Vec::new()),
+            decided: Mutex::new(Vec::new()),
+            link_error: Mutex::new(None),
+        });
+        let redub = Redub {
+            opts,
+            pipeline,
+            shared,
+        };
+        redub.watch_rolls()?;
+        if let Some(c) = container {
+            redub.link_parsed_streams(c)?;
+        }
+        Ok(redub)
+    }
+
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
+    /// Count frames and keep the rolls for the picture.
+    fn watch_rolls(&self) -> Result<()> {
+        let keep_picture = self.opts.roll_png.is_some();
+        for (name, probs) in [("probsink", true), ("notesink", false)] {
+            let sink = self
+                .pipeline
+                .by_name(name)
+                .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+                .ok_or_else(|| anyhow!("no {name}"))?;
+            let shared = self.shared.clone();
+            let prev: Mutex<Option<VelocityFrame>> = Mutex::new(None);
+            sink.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |s| {
+                        let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        let (Some(b), Some(c)) = (sample.buffer(), sample.caps()) else {
+                            return Ok(gst::FlowSuccess::Ok);
+                        };
+                        let pts = b.pts().map(|t| t.nseconds()).unwrap_or(0);
+                        let Ok((layout, _)) = caps::parse_roll_caps(c) else {
+                            return Ok(gst::FlowSuccess::Ok);
+                        };
+                        let m = b.map_readable().map_err(|_| gst::FlowError::Error)?;
+                        let Ok(frame) = AnyFrame::from_bytes(&layout, &m) else {
+                            return Ok(gst::FlowSuccess::Ok);
+                        };
+                        if probs {
+                            shared.frames.fetch_add(1, Ordering::Relaxed);
+                            shared.position.store(pts, Ordering::Relaxed);
+                            if keep_picture {
+                                let p = frame.into_prob();
+                                if let Ok(mut v) = shared.probs.lock() {
+                                    v.push((pts, p.frame));
+                                }
+                            }
+                        } else {
+                            let v = frame.into_velocity(0.5, 100);
+                            let vl = v.layout(layout.lowest_note);
+                            let mut prev = prev.lock().map_err(|_| gst::FlowError::Error)?;
+                            let ons = frame_transitions(&vl, prev.as_ref(), &v, pts)
+                                .iter()
+                                .filter(|e| matches!(e, NoteEvent::On { .. }))
+                                .count();
+                            *prev = Some(v.clone());
+                            shared.notes.fetch_add(ons as u64, Ordering::Relaxed);
+                            if keep_picture && let Ok(mut d) = shared.decided.lock() {
+                                d.push((pts, v));
+                            }
+                        }
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Route parsebin's streams: the first video stream into the muxer (copied when the
+    /// container takes its codec), the original audio into the muxer (with `keep_audio`)
+    /// or away, anything else away.
+    fn link_parsed_streams(&self, container: Container) -> Result<()> {
+        let pb = self
+            .pipeline
+            .by_name("pb")
+            .ok_or_else(|| anyhow!("no parsebin"))?;
+        let mux = self
+            .pipeline
+            .by_name("mux")
+            .ok_or_else(|| anyhow!("no muxer"))?;
+        let pipeline = self.pipeline.downgrade();
+        let shared = self.shared.clone();
+        let keep_audio = self.opts.keep_audio;
+        let have_video = Arc::new(Mutex::new(false));
+        pb.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline.upgrade() else {
+                return;
+            };
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            let media = caps
+                .structure(0)
+                .map(|s| s.name().to_string())
+                .unwrap_or_default();
+            let r = (|| -> Result<()> {
+                let is_video = media.starts_with("video/") || media.starts_with("image/");
+                let is_audio = media.starts_with("audio/");
+                let first_video = is_video && {
+                    let mut h = have_video.lock().map_err(|_| anyhow!("lock"))?;
+                    !std::mem::replace(&mut *h, true)
+                };
+                if !(first_video || (is_audio && keep_audio)) {
+                    let sink = make("fakesink")?;
+                    sink.set_property("sync", false);
+                    pipeline.add(&sink)?;
+                    sink.sync_state_with_parent()?;
+                    pad.link(&sink.static_pad("sink").ok_or_else(|| anyhow!("no pad"))?)?;
+                    return Ok(());
+                }
+                let template = if first_video { "video_%u" } else { "audio_%u" };
+                let fits = mux
+                    .pad_template(template)
+                    .is_some_and(|t| t.caps().iter().any(|s| s.name().as_str() == media.as_str()));
+                let q = make("queue")?;
+                q.set_property("max-size-buffers", 0u32);
+                q.set_property("max-size-bytes", 0u32);
+                q.set_property("max-size-time", 4_000_000_000u64);
+                let chain = if fits {
+                    vec![q]
+                } else {
+                    let enc = if first_video {
+                        container.video_encoder().to_string()
+                    } else {
+                        format!("audioconvert ! {}", container.audio_encoder())
+                    };
+                    let bin = gst::parse::bin_from_description(&format!("decodebin ! {enc}"), true)
+                        .with_context(|| format!("encoding {media} again"))?;
+                    vec![q, bin.upcast()]
+                };
+                for e in &chain {
+                    pipeline.add(e)?;
+                }
+                gst::Element::link_many(&chain)?;
+                let first = chain.first().and_then(|e| e.static_pad("sink"));
+                let last = chain.last().ok_or_else(|| anyhow!("empty chain"))?;
+                let mux_pad = mux.request_pad_simple(template).ok_or_else(|| {
+                    anyhow!("{} takes no more {template} streams", container.muxer())
+                })?;
+                last.static_pad("src")
+                    .ok_or_else(|| anyhow!("no src pad"))?
+                    .link(&mux_pad)?;
+                pad.link(&first.ok_or_else(|| anyhow!("no sink pad"))?)?;
+                for e in &chain {
+                    e.sync_state_with_parent()?;
+                }
+                if first_video {
+                    *shared.video_copied.lock().map_err(|_| anyhow!("lock"))? = Some(fits);
+                }
+                Ok(())
+            })();
+            if let Err(e) = r
+                && let Ok(mut le) = shared.link_error.lock()
+            {
+                le.get_or_insert(format!("{media} stream of the input: {e}"));
+            }
+        });
+        Ok(())
+    }
+
+    /// Run to the end, calling `progress` about ten times a second. Errors carry the element
+    /// and its message (which says what to change).
+    pub fn run(&self, mut progress: impl FnMut(Progress)) -> Result<Summary> {
+        let bus = self
+            .pipeline
+            .bus()
+            .ok_or_else(|| anyhow!("pipeline has no bus"))?;
+        let mut result = Ok(());
+        if let Err(e) = self.pipeline.set_state(gst::State::Playing) {
+            result = Err(anyhow!("could not start the pipeline: {e}"));
+        }
+        let mut duration = None;
+        while result.is_ok() {
+            if let Some(e) = self.shared.link_error.lock().ok().and_then(|e| e.clone()) {
+                result = Err(anyhow!(e));
+                break;
+            }
+            let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+                if duration.is_none() {
+                    duration = self
+                        .pipeline
+                        .query_duration::<gst::ClockTime>()
+                        .map(|d| d.nseconds());
+                }
+                let pos = self.shared.position.load(Ordering::Relaxed);
+                progress(Progress {
+                    frames: self.shared.frames.load(Ordering::Relaxed),
+                    position: (pos != u64::MAX).then_some(pos),
+                    duration,
+                });
+                continue;
+            };
+            match msg.view() {
+                gst::MessageView::Eos(_) => break,
+                gst::MessageView::Error(e) => {
+                    let from = e.src().map(|s| s.name().to_string()).unwrap_or_default();
+                    result = Err(anyhow!("{from}: {}", e.error()));
+                }
+                _ => {}
+            }
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+        result?;
+        let mut outputs = Vec::new();
+        if let Some(png) = &self.opts.roll_png {
+            self.write_picture(png)?;
+        }
+        for p in [
+            &self.opts.video_out,
+            &self.opts.wav_out,
+            &self.opts.midi_out,
+            &self.opts.roll_png,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            outputs.push(p.clone());
+        }
+        Ok(Summary {
+            frames: self.shared.frames.load(Ordering::Relaxed),
+            notes: self.shared.notes.load(Ordering::Relaxed),
+            video_copied: self
+                .shared
+                .video_copied
+                .lock()
+                .ok()
+                .and_then(|v| *v)
+                .unwrap_or(false),
+            outputs,
+        })
+    }
+
+    fn write_picture(&self, path: &Path) -> Result<()> {
+        let probs = self.shared.probs.lock().map_err(|_| anyhow!("lock"))?;
+        let decided = self.shared.decided.lock().map_err(|_| anyhow!("lock"))?;
+        let keys = probs.first().map(|p| p.1.len()).unwrap_or(88);
+        // Decisions keep their frame's time: line them up by it.
+        let mut notes: Vec<Option<VelocityFrame>> = vec![None; probs.len()];
+        let mut j = 0;
+        for (pts, v) in decided.iter() {
+            while j < probs.len() && probs[j].0 < *pts {
+                j += 1;
+            }
+            if j < probs.len() && probs[j].0 == *pts {
+                notes[j] = Some(v.clone());
+            }
+        }
+        let rows: Vec<Vec<f32>> = probs.iter().map(|p| p.1.clone()).collect();
+        let pic = picture::transcription(&rows, &notes, keys, 3)
+            .map_err(|e| anyhow!("roll picture: {e}"))?;
+        std::fs::write(path, pic.encode_png()?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+}

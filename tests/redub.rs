@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `pianola redub`'s pipeline: every output, the video stream copied bit for bit, the
+//! original audio kept or replaced, and clear errors for bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use gst::prelude::*;
+use gstpianola::core::midi::{notes_to_smf, smf_to_notes};
+use gstpianola::core::music::bach_prelude_c;
+use gstpianola::core::notes::MSECOND;
+use gstpianola::redub::{Redub, RedubOptions};
+
+/// A short pianosim performance as H.264 in MP4, with a sine tone as its own audio.
+fn clip(dir: &Path) -> PathBuf {
+    let midi = dir.join("in.mid");
+    std::fs::write(
+        &midi,
+        notes_to_smf(&bach_prelude_c(1, 60 * MSECOND), Some(0)).unwrap(),
+    )
+    .unwrap();
+    let video = dir.join("in.mp4");
+    run(
+        &parse(&format!(
+            "pianosim location={} seed=5 width=640 height=360 framerate=25/1 tail=300 ! videoconvert ! x264enc speed-preset=ultrafast ! mux. \
+             audiotestsrc num-buffers=150 ! audioconvert ! avenc_aac ! mux. mp4mux name=mux ! filesink location={}",
+            midi.display(),
+            video.display()
+        )),
+        std::time::Duration::from_secs(120),
+    )
+    .unwrap();
+    video
+}
+
+/// The encoded buffers of the first stream of one kind ("video" or "audio") of an MP4 file,
+/// and that stream's media type.
+fn demuxed(file: &Path, kind: &str) -> (Vec<Vec<u8>>, String) {
+    let (bufs, caps) = collect(&format!(
+        "filesrc location={} ! qtdemux name=d d.{kind}_0 ! appsink name=out",
+        file.display()
+    ))
+    .unwrap();
+    let media = caps
+        .and_then(|c| c.structure(0).map(|s| s.name().to_string()))
+        .unwrap_or_default();
+    let data = bufs
+        .iter()
+        .map(|b| b.map_readable().unwrap().to_vec())
+        .collect();
+    (data, media)
+}
+
+fn options(input: &Path) -> RedubOptions {
+    RedubOptions {
+        input: input.to_path_buf(),
+        device: "cpu".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn redub_writes_every_output_and_copies_the_video() {
+    init();
+    let dir = tmpdir("redub");
+    let input = clip(&dir);
+    let mut o = options(&input);
+    o.video_out = Some(dir.join("out.mp4"));
+    o.wav_out = Some(dir.join("out.wav"));
+    o.midi_out = Some(dir.join("out.mid"));
+    o.roll_png = Some(dir.join("out.png"));
+    let mut reports = 0;
+    let summary = Redub::new(o).unwrap().run(|_| reports += 1).unwrap();
+    assert!(summary.video_copied);
+    assert_eq!(summary.outputs.len(), 4);
+    assert!(reports > 0);
+    // The video stream is the input's, buffer for buffer.
+    let (vin, media) = demuxed(&input, "video");
+    let (vout, media_out) = demuxed(&dir.join("out.mp4"), "video");
+    assert_eq!(
+        (media.as_str(), media_out.as_str()),
+        ("video/x-h264", "video/x-h264")
+    );
+    assert!(!vin.is_empty());
+    assert_eq!(vin.len(), vout.len());
+    // Coded pictures identical; the parser may put the parameter sets in front of the
+    // first one, which changes no picture.
+    assert!(vin[1..] == vout[1..], "the video was encoded again");
+    let key = &vin[0][vin[0].len().saturating_sub(4096)..];
+    assert!(vout[0].ends_with(key));
+    assert_eq!(summary.frames, vin.len() as u64);
+    // One audio track, the generated one (AAC): the input's tone is replaced.
+    let (aout, amedia) = demuxed(&dir.join("out.mp4"), "audio");
+    assert!(!aout.is_empty());
+    assert_eq!(amedia, "audio/mpeg");
+    let (ain, _) = demuxed(&input, "audio");
+    assert!(aout != ain, "the input's audio was kept");
+    // The WAV has sound, about as long as the video (plus the release tail).
+    let wav = hound::WavReader::open(dir.join("out.wav")).unwrap();
+    let spec = wav.spec();
+    let secs = wav.duration() as f64 / spec.sample_rate as f64;
+    let video_secs = vin.len() as f64 / 25.0;
+    assert!(
+        secs >= video_secs - 0.1 && secs < video_secs + 3.0,
+        "{secs} s of audio for {video_secs} s of video"
+    );
+    let loud = wav
+        .into_samples::<i16>()
+        .filter_map(|s| s.ok())
+        .any(|s| s.unsigned_abs() > 1000);
+    assert!(loud);
+    // The MIDI has the notes counted; the picture is a PNG.
+    let notes = smf_to_notes(&std::fs::read(dir.join("out.mid")).unwrap()).unwrap();
+    assert_eq!(notes.len() as u64, summary.notes);
+    assert!(!notes.is_empty());
+    assert!(
+        std::fs::read(dir.join("out.png"))
+            .unwrap()
+            .starts_with(b"\x89PNG")
+    );
+
+    // Keeping the original audio gives two audio tracks; Matroska takes the copy too.
+    let mut o = options(&input);
+    o.video_out = Some(dir.join("both.mkv"));
+    o.keep_audio = true;
+    let s = Redub::new(o).unwrap().run(|_| {}).unwrap();
+    assert!(s.video_copied);
+    let tracks = count_streams(&dir.join("both.mkv"));
+    assert_eq!(tracks, (1, 2));
+}
+
+/// (video, audio) stream counts of a file.
+fn count_streams(file: &Path) -> (usize, usize) {
+    let pipeline = parse(&format!(
+        "filesrc location={} ! parsebin name=p",
+        file.display()
+    ));
+    let p = pipeline.by_name("p").unwrap();
+    let counts = std::sync::Arc::new(std::sync::Mutex::new((0, 0)));
+    let (c2, p2) = (counts.clone(), pipeline.downgrade());
+    p.connect_pad_added(move |_, pad| {
+        let caps = pad.current_caps().unwrap();
+        let name = caps.structure(0).unwrap().name().to_string();
+        let mut c = c2.lock().unwrap();
+        if name.starts_with("video/") {
+            c.0 += 1;
+        } else if name.starts_with("audio/") {
+            c.1 += 1;
+        }
+        let pipeline = p2.upgrade().unwrap();
+        // One streaming thread feeds every pad: no sink may wait for preroll.
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("async", false)
+            .build()
+            .unwrap();
+        pipeline.add(&sink).unwrap();
+        sink.sync_state_with_parent().unwrap();
+        pad.link(&sink.static_pad("sink").unwrap()).unwrap();
+    });
+    run(&pipeline, std::time::Duration::from_secs(60)).unwrap();
+    let c = *counts.lock().unwrap();
+    c
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    init();
+    let dir = tmpdir("redub-errors");
+    // No such file.
+    let mut o = options(&dir.join("missing.mp4"));
+    o.wav_out = Some(dir.join("x.wav"));
+    let e = Redub::new(o).err().unwrap().to_string();
+    assert!(e.contains("not a readable file"), "{e}");
+    // Nothing asked for.
+    let e = Redub::new(options(&dir.join("missing.mp4")))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("not a readable file") || e.contains("nothing to write"));
+    // A short video without a piano: the error says what to set.
+    let video = dir.join("noise.mp4");
+    run(
+        &parse(&format!(
+            "videotestsrc pattern=ball num-buffers=40 ! video/x-raw,width=320,height=240,framerate=25/1 ! x264enc speed-preset=ultrafast ! mp4mux ! filesink location={}",
+            video.display()
+        )),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    let mut o = options(&video);
+    o.video_out = Some(dir.join("x.mp4"));
+    let e = Redub::new(o)
+        .unwrap()
+        .run(|_| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("No piano keyboard found"), "{e}");
+    assert!(e.contains("corners"), "{e}");
+    // An unknown container.
+    let mut o = options(&video);
+    o.video_out = Some(dir.join("x.avi"));
+    let e = Redub::new(o).err().unwrap().to_string();
+    assert!(e.contains(".mp4"), "{e}");
+}
