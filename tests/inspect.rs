@@ -91,6 +91,7 @@ fn elements_document_their_properties() {
                 "height",
                 "framerate",
                 "canonical",
+                "falling-notes",
                 "lit-keys",
                 "keys",
                 "tail",

@@ -160,8 +160,7 @@ fn count_streams(file: &Path) -> (usize, usize) {
         pad.link(&sink.static_pad("sink").unwrap()).unwrap();
     });
     run(&pipeline, std::time::Duration::from_secs(60)).unwrap();
-    let c = *counts.lock().unwrap();
-    c
+    *counts.lock().unwrap()
 }
 
 #[test]

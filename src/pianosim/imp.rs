@@ -32,6 +32,7 @@ struct Settings {
     height: u32,
     framerate: gst::Fraction,
     canonical: bool,
+    falling_notes: bool,
     lit_keys: bool,
     keys: u32,
     tail_ms: u32,
@@ -46,6 +47,7 @@ impl Default for Settings {
             height: 0,
             framerate: gst::Fraction::new(0, 1),
             canonical: false,
+            falling_notes: false,
             lit_keys: false,
             keys: DEFAULT_KEYS,
             tail_ms: DEFAULT_TAIL_MS,
@@ -109,7 +111,9 @@ impl PianoSim {
             height: s.height,
             fps_num: s.framerate.numer().max(0) as u32,
             fps_den: s.framerate.denom().max(1) as u32,
-            view: if s.canonical {
+            view: if s.falling_notes {
+                View::Falling
+            } else if s.canonical {
                 View::Canonical
             } else {
                 View::Scene
@@ -414,6 +418,12 @@ impl ObjectImpl for PianoSim {
                     .default_value(false)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("falling-notes")
+                    .nick("Falling notes")
+                    .blurb("Render a Synthesia-style view instead of a performance: the keyboard along the bottom, lit where pressed, the notes falling onto it (1280x720 unless width/height are set)")
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("lit-keys")
                     .nick("Lit keys")
                     .blurb("Colour pressed keys (Synthesia style) instead of the subtle look of a real piano")
@@ -448,6 +458,7 @@ impl ObjectImpl for PianoSim {
             "height" => s.height = value.get().expect("type checked upstream"),
             "framerate" => s.framerate = value.get().expect("type checked upstream"),
             "canonical" => s.canonical = value.get().expect("type checked upstream"),
+            "falling-notes" => s.falling_notes = value.get().expect("type checked upstream"),
             "lit-keys" => s.lit_keys = value.get().expect("type checked upstream"),
             "keys" => s.keys = value.get().expect("type checked upstream"),
             "tail" => s.tail_ms = value.get().expect("type checked upstream"),
@@ -464,6 +475,7 @@ impl ObjectImpl for PianoSim {
             "height" => s.height.to_value(),
             "framerate" => s.framerate.to_value(),
             "canonical" => s.canonical.to_value(),
+            "falling-notes" => s.falling_notes.to_value(),
             "lit-keys" => s.lit_keys.to_value(),
             "keys" => s.keys.to_value(),
             "tail" => s.tail_ms.to_value(),

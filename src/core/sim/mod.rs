@@ -16,11 +16,16 @@ use tiny_skia::Pixmap;
 
 use self::hands::{HandPlan, draw_hand, poses, wobble};
 use self::rng::{Rng, hash3};
-use self::scene::{KeyboardRect, Look, draw_keys, draw_static};
+use self::scene::{KeyboardRect, Look, draw_falling, draw_keys, draw_static};
 use super::geometry::Homography;
 use super::keyboard::{Keyboard, KeyboardError};
 use super::notes::{Nanos, Note, SECOND, frame_times, notes_to_roll};
 use super::roll::{RollLayout, ValueFormat, VelocityFrame};
+
+/// Time shown above the keyboard in the falling-notes view.
+pub const FALLING_AHEAD: Nanos = 3 * SECOND;
+/// White keys of the 88-key piano (the falling view's key height follows its width).
+const PIANO_WHITE_KEYS: f32 = 52.0;
 
 #[derive(Debug, Error)]
 pub enum SimError {
@@ -42,6 +47,9 @@ pub enum View {
     /// Only the rectified keyboard, as pianocrop outputs it: the 88-key strip fills the
     /// frame (smaller keyboards at their place in it).
     Canonical,
+    /// Synthesia-style: the keyboard flat along the bottom, lit where pressed, and the notes
+    /// falling onto it (for watching, not for training).
+    Falling,
 }
 
 /// Settings of a render; zeros and `None` are drawn from the seed.
@@ -155,6 +163,7 @@ impl Simulator {
         let mut r = root.fork(1);
         let (width, height) = match (config.width, config.height, config.view) {
             (0, 0, View::Canonical) => (900, 100),
+            (0, 0, View::Falling) => (1280, 720),
             (0, 0, View::Scene) => *r.pick(&[
                 (640, 360),
                 (854, 480),
@@ -180,7 +189,11 @@ impl Simulator {
         if notes.is_empty() {
             return Err(SimError::Empty);
         }
-        let look = Look::random(&mut root.fork(2), keyboard, config.lit_keys);
+        let look = Look::random(
+            &mut root.fork(2),
+            keyboard,
+            config.lit_keys || config.view == View::Falling,
+        );
         let (w, h) = (width as f32, height as f32);
         let mut r = root.fork(3);
         let (kr, margin) = match config.view {
@@ -190,6 +203,19 @@ impl Simulator {
                     KeyboardRect {
                         x0: l * w,
                         y0: 0.0,
+                        x1: rr * w,
+                        y1: h,
+                    },
+                    (0.0, 0.0),
+                )
+            }
+            View::Falling => {
+                let (l, rr) = keyboard.canonical_extent();
+                let kh = (w / PIANO_WHITE_KEYS * look.key_ratio).min(h * 0.3);
+                (
+                    KeyboardRect {
+                        x0: l * w,
+                        y0: h - kh,
                         x1: rr * w,
                         y1: h,
                     },
@@ -238,19 +264,28 @@ impl Simulator {
             let hm = Homography::from_points(&src, &dst).unwrap_or(Homography::IDENTITY);
             let temp = r.range(-0.05, 0.04);
             let scene = config.view == View::Scene;
+            let clean = config.view == View::Falling;
             Camera {
                 inv: hm.inverse().unwrap_or(Homography::IDENTITY),
                 h: hm,
                 margin,
-                gain: [1.0 + temp, 1.0, 1.0 - temp].map(|g| g * r.range(0.95, 1.12)),
+                gain: if clean {
+                    [1.0; 3]
+                } else {
+                    [1.0 + temp, 1.0, 1.0 - temp].map(|g| g * r.range(0.95, 1.12))
+                },
                 light_dir: (r.range(-1.0, 1.0), r.range(-1.0, 1.0)),
                 light_amount: if scene {
                     r.range(0.0, 0.25)
+                } else if clean {
+                    0.0
                 } else {
                     r.range(0.0, 0.1)
                 },
-                noise: r.range(1.0, 6.0),
-                blur: if scene {
+                noise: if clean { 0.0 } else { r.range(1.0, 6.0) },
+                blur: if clean {
+                    0
+                } else if scene {
                     *r.pick(&[0, 1, 1, 2])
                 } else {
                     *r.pick(&[0, 1])
@@ -267,7 +302,11 @@ impl Simulator {
             y1: kr.y1 + margin.1,
         };
         let mut background = Pixmap::new(world_w, world_h).ok_or(SimError::Size(width, height))?;
-        background.fill(look.body_color.color());
+        if config.view == View::Falling {
+            background.fill(tiny_skia::Color::from_rgba8(18, 20, 26, 255));
+        } else {
+            background.fill(look.body_color.color());
+        }
         draw_static(
             &mut background,
             &look,
@@ -373,6 +412,18 @@ impl Simulator {
         let pressed: Vec<(u8, f32)> = sounding.iter().map(|(_, n)| (n.pitch, 1.0)).collect();
         if !pressed.is_empty() {
             draw_keys(&mut self.work, &self.look, &self.kr, &pressed);
+        }
+        if self.config.view == View::Falling {
+            draw_falling(
+                &mut self.work,
+                &self.look,
+                &self.kr,
+                &self.notes,
+                t,
+                FALLING_AHEAD,
+            );
+            self.finish_frame(i as u32);
+            return &self.out;
         }
         let wk = self.kr.white(&self.look.keyboard) * self.look.hand_scale;
         let wob = wobble(self.wobble_seed, t);

@@ -529,3 +529,43 @@ pub fn round_stroke(width: f32) -> Stroke {
         ..Default::default()
     }
 }
+
+/// Synthesia-style falling notes above the keyboard: each note a bar in its key's column
+/// that reaches the keys when it starts and leaves them when it ends; `ahead` is the time
+/// the space above the keyboard shows. Low notes (left hand, below middle C) blue, the rest
+/// green; black-key notes darker.
+pub fn draw_falling(
+    pm: &mut Pixmap,
+    look: &Look,
+    kr: &KeyboardRect,
+    notes: &[super::super::notes::Note],
+    t: u64,
+    ahead: u64,
+) {
+    let px_per_ns = kr.y0 as f64 / ahead.max(1) as f64;
+    let y_of = |time: u64| kr.y0 as f64 - (time as f64 - t as f64) * px_per_ns;
+    for n in notes {
+        if n.end <= t || n.start > t + ahead {
+            continue;
+        }
+        let Some((xa, xb, _)) = kr.key(look, n.pitch) else {
+            continue;
+        };
+        let top = y_of(n.end).max(0.0) as f32;
+        let bottom = y_of(n.start).min(kr.y0 as f64) as f32;
+        let mut c = if n.pitch < 60 {
+            Rgb(0.25, 0.55, 0.95)
+        } else {
+            Rgb(0.35, 0.85, 0.35)
+        };
+        if is_black(n.pitch) {
+            c = c.scale(0.7);
+        }
+        let pad = ((xb - xa) * 0.08).max(1.0);
+        fill_rect(
+            pm,
+            rect(xa + pad, top, xb - xa - 2.0 * pad, bottom - top),
+            &c.paint(1.0),
+        );
+    }
+}
