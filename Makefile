@@ -4,11 +4,13 @@
 #   make test    install what is missing (apt, libtorch, SoundFonts), then fmt, clippy, tests
 #   make demo    render the built-in piece to demo-out/
 #   make bench   print speed figures
+#   make install the plugin, the model and the CLI for this user (~/.local), found by
+#                gst-launch-1.0, OBS and any GStreamer application without GST_PLUGIN_PATH
 
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all setup build release test lint demo bench inspect clean
+.PHONY: all setup build release test lint demo bench inspect install clean
 
 all: build
 
@@ -36,6 +38,16 @@ bench: setup
 
 inspect: release
 	GST_PLUGIN_PATH=$(CURDIR)/target/release gst-inspect-1.0 pianola
+
+DATA_HOME ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
+BIN_DIR ?= $(HOME)/.local/bin
+
+install: release
+	install -D -m 644 target/release/libgstpianola.so $(DATA_HOME)/gstreamer-1.0/plugins/libgstpianola.so
+	install -D -m 644 models/video2roll.safetensors $(DATA_HOME)/pianola/models/video2roll.safetensors
+	install -D -m 644 models/video2roll.json $(DATA_HOME)/pianola/models/video2roll.json
+	install -D -m 755 target/release/pianola $(BIN_DIR)/pianola
+	@echo "installed; check with: gst-inspect-1.0 pianola"
 
 clean:
 	$(CARGO) clean

@@ -32,6 +32,14 @@ pub fn default_model_paths() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("PIANOLA_MODEL") {
         v.push(PathBuf::from(p));
     }
+    // The user's own data dir first (where `make install` puts the model), then the system's.
+    let home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    if let Some(h) = home {
+        v.push(h.join("pianola/models/video2roll.safetensors"));
+    }
     let dirs = std::env::var("XDG_DATA_DIRS")
         .ok()
         .filter(|d| !d.is_empty())
@@ -458,7 +466,7 @@ impl ObjectImpl for Video2Roll {
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
-                    .blurb("Weights (.safetensors, with its .json sidecar); unset: the installed default ($PIANOLA_MODEL, XDG data dirs pianola/models/video2roll.safetensors)")
+                    .blurb("Weights (.safetensors, with its .json sidecar); unset: the installed default ($PIANOLA_MODEL, then pianola/models/video2roll.safetensors under $XDG_DATA_HOME and $XDG_DATA_DIRS, then the source tree's models/)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("device")
