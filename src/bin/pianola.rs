@@ -1089,6 +1089,9 @@ struct EvalArgs {
     /// pianocrop corners override "x0,y0,...,x3,y3".
     #[arg(long)]
     corners: Option<String>,
+    /// roll2midi properties to try, e.g. "onset-threshold=0.7 max-dropout=80".
+    #[arg(long, default_value = "")]
+    roll2midi: String,
     #[arg(long, default_value = "eval-out")]
     out_dir: PathBuf,
 }
@@ -1121,6 +1124,7 @@ fn run_chain(
     video: &Path,
     model: Option<&Path>,
     corners: Option<&str>,
+    roll2midi: &str,
     est_mid: &Path,
 ) -> Result<Vec<(u64, Vec<f32>)>> {
     let mut crop = String::from("pianocrop");
@@ -1134,7 +1138,7 @@ fn run_chain(
     let desc = format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! {crop} ! {v2r} ! tee name=t \
          t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! appsink name=probs sync=false \
-         t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! roll2midi ! midienc ! filesink location=\"{}\"",
+         t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! roll2midi {roll2midi} ! midienc ! filesink location=\"{}\"",
         video.display(),
         est_mid.display()
     );
@@ -1188,7 +1192,7 @@ fn score_video(
     use gstpianola::core::roll::{RollLayout, ValueFormat};
     std::fs::create_dir_all(&a.out_dir)?;
     let est_mid = a.out_dir.join(format!("{name}.est.mid"));
-    let probs = run_chain(video, a.model.as_deref(), corners, &est_mid)?;
+    let probs = run_chain(video, a.model.as_deref(), corners, &a.roll2midi, &est_mid)?;
     if probs.is_empty() {
         return Err(anyhow!("{}: no frames came out", video.display()));
     }

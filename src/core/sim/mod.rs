@@ -22,6 +22,10 @@ use super::keyboard::{Keyboard, KeyboardError};
 use super::notes::{Nanos, Note, SECOND, frame_times, notes_to_roll};
 use super::roll::{RollLayout, ValueFormat, VelocityFrame};
 
+/// The least time a key is up between two strikes (longer than one frame at 24 fps, so at
+/// least one frame shows it up).
+pub const RESTRIKE_GAP: Nanos = 50_000_000;
+
 /// Time shown above the keyboard in the falling-notes view.
 pub const FALLING_AHEAD: Nanos = 3 * SECOND;
 /// White keys of the 88-key piano (the falling view's key height follows its width).
@@ -139,13 +143,23 @@ fn fit_notes(notes: &[Note], kb: &Keyboard) -> Vec<Note> {
         .filter(|n| n.end > n.start)
         .collect();
     out.sort();
-    // One key cannot sound twice at once: a later note on a held key cuts the earlier one.
+    // One key cannot sound twice at once, and a key must come up before it is struck again
+    // (MIDI files often write repeated notes back to back, which no hand can play and no
+    // camera can see): a later note on the same key ends the earlier one RESTRIKE_GAP before
+    // it starts (or halfway, for very fast repeats).
     let mut last_end = [0 as Nanos; 128];
     let mut idx_of = [usize::MAX; 128];
     for i in 0..out.len() {
         let p = out[i].pitch as usize;
-        if idx_of[p] != usize::MAX && last_end[p] > out[i].start {
-            out[idx_of[p]].end = out[i].start;
+        if idx_of[p] != usize::MAX && last_end[p] + RESTRIKE_GAP > out[i].start {
+            let next_start = out[i].start;
+            let prev = &mut out[idx_of[p]];
+            prev.end = if prev.start + RESTRIKE_GAP < next_start.saturating_sub(RESTRIKE_GAP) {
+                prev.end.min(next_start - RESTRIKE_GAP)
+            } else {
+                prev.end
+                    .min(prev.start + next_start.saturating_sub(prev.start) / 2)
+            };
         }
         idx_of[p] = i;
         last_end[p] = out[i].end;
@@ -531,5 +545,41 @@ fn blur(px: &mut [u8], w: usize, h: usize) {
                 ((prev_row[i] as u16 + 2 * cur as u16 + px[next + i] as u16 + 2) / 4) as u8;
             prev_row[i] = cur;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_comes_up_before_it_is_struck_again() {
+        let kb = Keyboard::standard(88).expect("88 keys");
+        let ms = 1_000_000;
+        let notes = [
+            // Back to back: the first ends RESTRIKE_GAP early.
+            Note::new(60, 0, 500 * ms, 80),
+            Note::new(60, 500 * ms, 900 * ms, 80),
+            // Very fast repeats: halved.
+            Note::new(62, 0, 60 * ms, 80),
+            Note::new(62, 60 * ms, 120 * ms, 80),
+            // Overlapping: cut.
+            Note::new(64, 0, 800 * ms, 80),
+            Note::new(64, 300 * ms, 400 * ms, 80),
+            // Far apart: untouched.
+            Note::new(65, 0, 100 * ms, 80),
+            Note::new(65, 400 * ms, 500 * ms, 80),
+        ];
+        let out = fit_notes(&notes, &kb);
+        let of = |p: u8| -> Vec<(Nanos, Nanos)> {
+            out.iter()
+                .filter(|n| n.pitch == p)
+                .map(|n| (n.start / ms, n.end / ms))
+                .collect()
+        };
+        assert_eq!(of(60), vec![(0, 450), (500, 900)]);
+        assert_eq!(of(62), vec![(0, 30), (60, 120)]);
+        assert_eq!(of(64), vec![(0, 250), (300, 400)]);
+        assert_eq!(of(65), vec![(0, 100), (400, 500)]);
     }
 }
