@@ -10,7 +10,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all setup build release test lint demo bench inspect install clean
+.PHONY: all setup build release test lint demo bench inspect install model clean
 
 all: build
 
@@ -38,6 +38,10 @@ bench: setup
 
 inspect: release
 	GST_PLUGIN_PATH=$(CURDIR)/target/release gst-inspect-1.0 pianola
+
+# Re-make the shipped model from scratch (about 100 minutes on 2 cores; see models/README.md).
+model: setup
+	bash scripts/train-model.sh
 
 DATA_HOME ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
 BIN_DIR ?= $(HOME)/.local/bin
