@@ -5,9 +5,6 @@
 mod common;
 
 use common::*;
-use gstpianola::core::midi::notes_to_smf;
-use gstpianola::core::music::bach_prelude_c;
-use gstpianola::core::notes::MSECOND;
 
 /// The pipeline text of a file: comment lines dropped, variables substituted.
 fn description(path: &std::path::Path, vars: &[(&str, String)]) -> String {
@@ -32,23 +29,8 @@ fn description(path: &std::path::Path, vars: &[(&str, String)]) -> String {
 fn every_pipeline_parses_and_file_ones_run() {
     init();
     let dir = tmpdir("pipelines");
-    let midi = dir.join("in.mid");
-    std::fs::write(
-        &midi,
-        notes_to_smf(&bach_prelude_c(1, 60 * MSECOND), Some(0)).unwrap(),
-    )
-    .unwrap();
     // A short rendered performance for the video pipelines.
-    let video = dir.join("in.mp4");
-    run(
-        &parse(&format!(
-            "pianosim location={} seed=5 width=640 height=360 framerate=25/1 tail=300 ! videoconvert ! x264enc speed-preset=ultrafast ! mp4mux ! filesink location={}",
-            midi.display(),
-            video.display()
-        )),
-        std::time::Duration::from_secs(120),
-    )
-    .unwrap();
+    let (midi, video) = short_performance(&dir, false);
     let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines"))
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -8,31 +8,12 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use gst::prelude::*;
-use gstpianola::core::midi::{notes_to_smf, smf_to_notes};
-use gstpianola::core::music::bach_prelude_c;
-use gstpianola::core::notes::MSECOND;
+use gstpianola::core::midi::smf_to_notes;
 use gstpianola::redub::{Redub, RedubOptions};
 
 /// A short pianosim performance as H.264 in MP4, with a sine tone as its own audio.
 fn clip(dir: &Path) -> PathBuf {
-    let midi = dir.join("in.mid");
-    std::fs::write(
-        &midi,
-        notes_to_smf(&bach_prelude_c(1, 60 * MSECOND), Some(0)).unwrap(),
-    )
-    .unwrap();
-    let video = dir.join("in.mp4");
-    run(
-        &parse(&format!(
-            "pianosim location={} seed=5 width=640 height=360 framerate=25/1 tail=300 ! videoconvert ! x264enc speed-preset=ultrafast ! mux. \
-             audiotestsrc num-buffers=150 ! audioconvert ! avenc_aac ! mux. mp4mux name=mux ! filesink location={}",
-            midi.display(),
-            video.display()
-        )),
-        std::time::Duration::from_secs(120),
-    )
-    .unwrap();
-    video
+    short_performance(dir, true).1
 }
 
 /// The encoded buffers of the first stream of one kind ("video" or "audio") of an MP4 file,

@@ -7,7 +7,7 @@ use super::dataset::{Split, clip_seed, piece_split};
 use super::keyfind::{GrayImage, Rectifier, luma_rgba};
 use super::music::{excerpt, procedural};
 use super::notes::{Nanos, Note, SECOND, notes_to_roll};
-use super::roll::{RollLayout, ValueFormat};
+use super::roll::{RollLayout, ValueFormat, VelocityFrame};
 use super::sim::rng::Rng;
 use super::sim::{SimConfig, Simulator, View};
 
@@ -15,6 +15,14 @@ pub const FRAMES: usize = 5;
 pub const WIDTH: usize = 900;
 pub const HEIGHT: usize = 100;
 pub const KEYS: usize = 88;
+
+/// A frame's training target: 1 or 0 per key for down, then per key for struck.
+fn target_row(f: VelocityFrame) -> Vec<f32> {
+    let bit = |v: &u8| (*v > 0) as u8 as f32;
+    let mut t: Vec<f32> = f.frame.iter().map(bit).collect();
+    t.extend(f.onset.unwrap_or_default().iter().map(bit));
+    t
+}
 
 /// One training example.
 #[derive(Clone, Debug)]
@@ -126,21 +134,7 @@ impl WindowSource {
             };
             if let Ok(sim) = Simulator::new(&notes, &config) {
                 let n = sim.n_frames();
-                self.truth = sim
-                    .truth(0, n)
-                    .into_iter()
-                    .map(|f| {
-                        let mut t: Vec<f32> =
-                            f.frame.iter().map(|&v| (v > 0) as u8 as f32).collect();
-                        t.extend(
-                            f.onset
-                                .unwrap_or_default()
-                                .iter()
-                                .map(|&v| (v > 0) as u8 as f32),
-                        );
-                        t
-                    })
-                    .collect();
+                self.truth = sim.truth(0, n).into_iter().map(target_row).collect();
                 // Scene renders are seen the way pianocrop sees them: rectified from corners
                 // a little off the true ones (its error is about 0.1% of the width).
                 self.rectifier = if self.scene {
@@ -255,16 +249,7 @@ impl ClipWindows {
         let layout = RollLayout::piano88(ValueFormat::U8, true);
         let truth = notes_to_roll(notes, &layout, &times)
             .into_iter()
-            .map(|f| {
-                let mut t: Vec<f32> = f.frame.iter().map(|&v| (v > 0) as u8 as f32).collect();
-                t.extend(
-                    f.onset
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|&v| (v > 0) as u8 as f32),
-                );
-                t
-            })
+            .map(target_row)
             .collect();
         Ok(ClipWindows {
             frames: strips.into_iter().map(|(_, s)| s).collect(),

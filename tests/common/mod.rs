@@ -150,3 +150,35 @@ pub fn timed(data: Vec<u8>, pts: gst::ClockTime, dur: Option<gst::ClockTime>) ->
     }
     b
 }
+
+/// A short performance for the video tests: `dir/in.mid` (a bar of Bach's Prelude in C at
+/// 60 ms a note) and its pianosim render `dir/in.mp4` (640x360, 25 fps, H.264 in MP4), with
+/// a sine tone as the video's own audio when `with_audio`. Returns (midi, video).
+pub fn short_performance(dir: &std::path::Path, with_audio: bool) -> (PathBuf, PathBuf) {
+    use gstpianola::core::midi::notes_to_smf;
+    use gstpianola::core::music::bach_prelude_c;
+    use gstpianola::core::notes::MSECOND;
+    let midi = dir.join("in.mid");
+    std::fs::write(
+        &midi,
+        notes_to_smf(&bach_prelude_c(1, 60 * MSECOND), Some(0)).expect("smf"),
+    )
+    .expect("write midi");
+    let video = dir.join("in.mp4");
+    let audio = if with_audio {
+        "audiotestsrc num-buffers=150 ! audioconvert ! avenc_aac ! mux. "
+    } else {
+        ""
+    };
+    run(
+        &parse(&format!(
+            "pianosim location={} seed=5 width=640 height=360 framerate=25/1 tail=300 ! videoconvert ! x264enc speed-preset=ultrafast ! mux. \
+             {audio}mp4mux name=mux ! filesink location={}",
+            midi.display(),
+            video.display()
+        )),
+        Duration::from_secs(120),
+    )
+    .expect("render the short performance");
+    (midi, video)
+}
