@@ -12,9 +12,17 @@ use super::sim::rng::Rng;
 use super::sim::{SimConfig, Simulator, View};
 
 pub const FRAMES: usize = 5;
+/// Frames on each side of the one predicted.
+pub const HALF: usize = FRAMES / 2;
 pub const WIDTH: usize = 900;
 pub const HEIGHT: usize = 100;
 pub const KEYS: usize = 88;
+
+/// The frames of the window around frame `i` of `n` (t-HALF..t+HALF), the first and last
+/// frames repeated past the clip's ends. `n` must be at least 1.
+pub fn window_indices(i: usize, n: usize) -> impl Iterator<Item = usize> {
+    (0..FRAMES).map(move |k| (i + k).saturating_sub(HALF).min(n - 1))
+}
 
 /// A frame's training target: 1 or 0 per key for down, then per key for struck.
 fn target_row(f: VelocityFrame) -> Vec<f32> {
@@ -196,8 +204,7 @@ impl WindowSource {
         let i = self.cursor;
         self.cursor += 1;
         let mut window = Vec::with_capacity(FRAMES * WIDTH * HEIGHT);
-        for d in -2isize..=2 {
-            let j = (i as isize + d).clamp(0, n as isize - 1) as usize;
+        for j in window_indices(i, n) {
             let f = self.frame(j).to_vec();
             window.extend_from_slice(&f);
         }
@@ -267,10 +274,8 @@ impl ClipWindows {
 
     /// The window around strip `i` (edge strips repeated, as the element does).
     pub fn example(&self, i: usize) -> Example {
-        let n = self.frames.len() as isize;
         let mut window = Vec::with_capacity(FRAMES * WIDTH * HEIGHT);
-        for d in -2isize..=2 {
-            let j = (i as isize + d).clamp(0, n - 1) as usize;
+        for j in window_indices(i, self.frames.len()) {
             window.extend_from_slice(&self.frames[j]);
         }
         Example {
@@ -349,6 +354,15 @@ mod tests {
                 .next_example()
                 .window
         );
+    }
+
+    #[test]
+    fn windows_repeat_the_edge_frames() {
+        let w = |i, n| window_indices(i, n).collect::<Vec<_>>();
+        assert_eq!(w(0, 10), vec![0, 0, 0, 1, 2]);
+        assert_eq!(w(5, 10), vec![3, 4, 5, 6, 7]);
+        assert_eq!(w(9, 10), vec![7, 8, 9, 9, 9]);
+        assert_eq!(w(0, 1), vec![0; 5]);
     }
 
     #[test]

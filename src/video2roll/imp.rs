@@ -10,6 +10,7 @@ use gst::subclass::prelude::*;
 
 use crate::caps;
 use crate::core::roll::{ProbFrame, RollLayout, ValueFormat};
+use crate::core::trainset::{FRAMES, HALF, window_indices};
 use crate::model::{DeviceChoice, Model};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -23,8 +24,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_DEVICE: &str = "auto";
 const DEFAULT_BATCH_SIZE: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
-/// Frames each side of the predicted one.
-const HALF: usize = 2;
 
 /// Where the default model is looked for, in order.
 pub fn default_model_paths() -> Vec<PathBuf> {
@@ -197,10 +196,8 @@ impl Video2Roll {
 
     /// The window around `frames[i]`, edge frames repeated.
     fn window(frames: &VecDeque<Frame>, i: usize) -> Vec<u8> {
-        let n = frames.len() as isize;
-        let mut w = Vec::with_capacity(frames[i].data.len() * (2 * HALF + 1));
-        for d in -(HALF as isize)..=(HALF as isize) {
-            let j = (i as isize + d).clamp(0, n - 1) as usize;
+        let mut w = Vec::with_capacity(frames[i].data.len() * FRAMES);
+        for j in window_indices(i, frames.len()) {
             w.extend_from_slice(&frames[j].data);
         }
         w
