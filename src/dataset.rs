@@ -162,13 +162,7 @@ pub fn decode_strips(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! {crop} ! appsink name=strips sync=false",
         video.display()
     );
-    let pipeline = gst::parse::launch(&desc)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("not a pipeline"))?;
-    let sink = pipeline
-        .by_name("strips")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| anyhow!("no appsink"))?;
+    let (pipeline, sink) = crate::pipeline::launch_with_appsink(&desc, "strips")?;
     let strips = Arc::new(Mutex::new(Vec::new()));
     let out = strips.clone();
     sink.set_callbacks(
@@ -190,27 +184,8 @@ pub fn decode_strips(
             })
             .build(),
     );
-    let bus = pipeline
-        .bus()
-        .ok_or_else(|| anyhow!("pipeline has no bus"))?;
-    pipeline.set_state(gst::State::Playing)?;
-    let mut result = Ok(());
-    for msg in bus.iter_timed(gst::ClockTime::NONE) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                result = Err(anyhow!(
-                    "{}: {}",
-                    e.src().map(|s| s.name().to_string()).unwrap_or_default(),
-                    e.error()
-                ));
-                break;
-            }
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null)?;
-    result.with_context(|| format!("decoding {}", video.display()))?;
+    crate::pipeline::run_to_eos(&pipeline)
+        .with_context(|| format!("decoding {}", video.display()))?;
     let v = std::mem::take(&mut *strips.lock().map_err(|_| anyhow!("lock"))?);
     Ok(v)
 }

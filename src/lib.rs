@@ -18,6 +18,7 @@ mod midisynth;
 pub mod model;
 mod pianocrop;
 mod pianosim;
+pub mod pipeline;
 pub mod redub;
 mod roll2midi;
 mod video2roll;

@@ -49,6 +49,10 @@ pub struct RedubOptions {
     pub keyboard: Option<String>,
     /// Keep the input's own audio as a second track (default: replaced).
     pub keep_audio: bool,
+    /// Extra roll2midi properties, e.g. "onset-threshold=0.7" (for trying settings).
+    pub roll2midi: String,
+    /// Return video2roll's key-down probabilities in the summary (for scoring).
+    pub keep_probabilities: bool,
 }
 
 /// The container for an output path, from its extension.
@@ -114,6 +118,8 @@ pub struct Summary {
     /// Whether the video stream was copied (false: encoded again, or no video output).
     pub video_copied: bool,
     pub outputs: Vec<PathBuf>,
+    /// (pts, key-down probability per key) of every frame, with `keep_probabilities`.
+    pub probabilities: Vec<(u64, Vec<f32>)>,
 }
 
 struct Shared {
@@ -197,8 +203,9 @@ impl Redub {
         let mut desc = format!(
             "filesrc location={input} ! decodebin name=dec ! videoconvert ! {crop} ! {v2r} name=v2r ! tee name=probs \
              probs. ! {q} ! appsink name=probsink sync=false \
-             probs. ! {q} ! roll2midi name=r2m ! tee name=notes \
-             notes. ! {q} ! appsink name=notesink sync=false "
+             probs. ! {q} ! roll2midi name=r2m {r2m} ! tee name=notes \
+             notes. ! {q} ! appsink name=notesink sync=false ",
+            r2m = opts.roll2midi
         );
         let wants_audio = opts.video_out.is_some() || opts.wav_out.is_some();
         if wants_audio {
@@ -269,6 +276,7 @@ impl Redub {
     /// Count frames and keep the rolls for the picture.
     fn watch_rolls(&self) -> Result<()> {
         let keep_picture = self.opts.roll_png.is_some();
+        let keep_probs = keep_picture || self.opts.keep_probabilities;
         for (name, probs) in [("probsink", true), ("notesink", false)] {
             let sink = self
                 .pipeline
@@ -295,7 +303,7 @@ impl Redub {
                         if probs {
                             shared.frames.fetch_add(1, Ordering::Relaxed);
                             shared.position.store(pts, Ordering::Relaxed);
-                            if keep_picture {
+                            if keep_probs {
                                 let p = frame.into_prob();
                                 if let Ok(mut v) = shared.probs.lock() {
                                     v.push((pts, p.frame));
@@ -482,6 +490,11 @@ impl Redub {
                 .and_then(|v| *v)
                 .unwrap_or(false),
             outputs,
+            probabilities: if self.opts.keep_probabilities {
+                std::mem::take(&mut *self.shared.probs.lock().map_err(|_| anyhow!("lock"))?)
+            } else {
+                Vec::new()
+            },
         })
     }
 

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 use gst::prelude::*;
 use gstpianola::core::music::{DEMO_SIXTEENTH, bach_prelude_c};
+use gstpianola::pipeline::{launch_with_appsink, run_to_eos};
 
 #[derive(Parser)]
 #[command(
@@ -411,13 +412,7 @@ fn grab_frames(video: &Path, times: &[f64]) -> Result<Vec<(usize, usize, Vec<u8>
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! appsink name=out sync=false",
         video.display()
     );
-    let pipeline = gst::parse::launch(&desc)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("not a pipeline"))?;
-    let sink = pipeline
-        .by_name("out")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| anyhow!("no appsink"))?;
+    let (pipeline, sink) = launch_with_appsink(&desc, "out")?;
     pipeline.set_state(gst::State::Playing)?;
     let mut wanted: Vec<(usize, f64)> = times.iter().copied().enumerate().collect();
     wanted.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -670,16 +665,21 @@ struct ClipSpec {
 }
 
 impl ClipSpec {
-    fn parse(s: &str) -> Result<ClipSpec> {
-        let mut c = ClipSpec {
-            video: PathBuf::new(),
-            midi: PathBuf::new(),
+    /// All of a clip whose MIDI is on the video's clock.
+    fn whole(video: PathBuf, midi: PathBuf) -> ClipSpec {
+        ClipSpec {
+            video,
+            midi,
             scale: 1.0,
             offset: 0.0,
             from: 0.0,
             to: f64::INFINITY,
             weight: 1.0,
-        };
+        }
+    }
+
+    fn parse(s: &str) -> Result<ClipSpec> {
+        let mut c = ClipSpec::whole(PathBuf::new(), PathBuf::new());
         for part in s.split(',') {
             let (k, v) = part
                 .split_once('=')
@@ -712,7 +712,7 @@ impl ClipSpec {
 
     /// Its strips (padding before the lock left out) with the reference on the video clock.
     fn windows(&self) -> Result<gstpianola::core::trainset::ClipWindows> {
-        use gstpianola::core::notes::Note;
+        use gstpianola::core::notes::retime;
         let to_ns = |s: f64| (s.max(0.0) * 1e9).min(u64::MAX as f64) as u64;
         let strips = gstpianola::dataset::decode_strips(
             &self.video,
@@ -720,19 +720,14 @@ impl ClipSpec {
             to_ns(self.from),
             to_ns(self.to),
         )?;
-        let notes: Vec<Note> = gstpianola::core::midi::smf_to_notes(
-            &std::fs::read(&self.midi)
-                .with_context(|| format!("reading {}", self.midi.display()))?,
-        )?
-        .into_iter()
-        .filter_map(|n| {
-            let v = |t: u64| {
-                let x = self.scale * t as f64 + self.offset * 1e9;
-                (x >= 0.0).then_some(x as u64)
-            };
-            Some(Note::new(n.pitch, v(n.start)?, v(n.end)?, n.velocity))
-        })
-        .collect();
+        let notes = retime(
+            &gstpianola::core::midi::smf_to_notes(
+                &std::fs::read(&self.midi)
+                    .with_context(|| format!("reading {}", self.midi.display()))?,
+            )?,
+            self.scale,
+            self.offset,
+        );
         gstpianola::core::trainset::ClipWindows::new(
             strips
                 .into_iter()
@@ -745,8 +740,16 @@ impl ClipSpec {
     }
 }
 
-/// The clips of a `pianola dataset` folder, whole.
-fn dataset_clips(dir: &Path) -> Result<Vec<ClipSpec>> {
+/// One clip of a `pianola dataset` folder, from its .json labels.
+struct LabelledClip {
+    name: String,
+    video: PathBuf,
+    truth_midi: PathBuf,
+    held_out: bool,
+}
+
+/// The clips of a `pianola dataset` folder, in name order.
+fn dataset_labels(dir: &Path) -> Result<Vec<LabelledClip>> {
     let mut labels: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -756,26 +759,36 @@ fn dataset_clips(dir: &Path) -> Result<Vec<ClipSpec>> {
     let mut out = Vec::new();
     for l in labels {
         let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&l)?)?;
-        if j.get("split").and_then(|v| v.as_str()) == Some("held-out") {
-            return Err(anyhow!(
-                "{} is a held-out clip: train on the dataset's train/ folder only",
-                l.display()
-            ));
-        }
         let get = |k: &str| j.get(k).and_then(|v| v.as_str()).map(|s| dir.join(s));
-        if let (Some(video), Some(midi)) = (get("video"), get("truth_midi")) {
-            out.push(ClipSpec {
+        if let (Some(video), Some(truth_midi)) = (get("video"), get("truth_midi")) {
+            out.push(LabelledClip {
+                name: l
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default(),
                 video,
-                midi,
-                scale: 1.0,
-                offset: 0.0,
-                from: 0.0,
-                to: f64::INFINITY,
-                weight: 1.0,
+                truth_midi,
+                held_out: j.get("split").and_then(|v| v.as_str()) == Some("held-out"),
             });
         }
     }
     Ok(out)
+}
+
+/// The clips of a `pianola dataset` folder, whole; held-out clips are refused.
+fn dataset_clips(dir: &Path) -> Result<Vec<ClipSpec>> {
+    dataset_labels(dir)?
+        .into_iter()
+        .map(|c| {
+            if c.held_out {
+                return Err(anyhow!(
+                    "{} is a held-out clip: train on the dataset's train/ folder only",
+                    c.video.display()
+                ));
+            }
+            Ok(ClipSpec::whole(c.video, c.truth_midi))
+        })
+        .collect()
 }
 
 /// Frame-level P/R/F1 of the model's key-down output (threshold from its metadata) and of
@@ -1118,8 +1131,8 @@ fn f1(p: f64, r: f64) -> f64 {
     }
 }
 
-/// One video through the element chain; returns (estimated notes, frames of probabilities
-/// with their times).
+/// One video through the product's own chain (`pianola redub`'s pipeline, MIDI out);
+/// returns the key-down probabilities of every frame with their times.
 fn run_chain(
     video: &Path,
     model: Option<&Path>,
@@ -1127,51 +1140,17 @@ fn run_chain(
     roll2midi: &str,
     est_mid: &Path,
 ) -> Result<Vec<(u64, Vec<f32>)>> {
-    let mut crop = String::from("pianocrop");
-    if let Some(c) = corners {
-        crop += &format!(" corners=\"{c}\"");
-    }
-    let mut v2r = String::from("video2roll batch-size=8");
-    if let Some(m) = model {
-        v2r += &format!(" model=\"{}\"", m.display());
-    }
-    let desc = format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! {crop} ! {v2r} ! tee name=t \
-         t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! appsink name=probs sync=false \
-         t. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! roll2midi {roll2midi} ! midienc ! filesink location=\"{}\"",
-        video.display(),
-        est_mid.display()
-    );
-    let pipeline = gst::parse::launch(&desc)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("not a pipeline"))?;
-    let sink = pipeline
-        .by_name("probs")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| anyhow!("no appsink"))?;
-    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let f2 = frames.clone();
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |s| {
-                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                if let Some(b) = sample.buffer() {
-                    let m = b.map_readable().map_err(|_| gst::FlowError::Error)?;
-                    let v: Vec<f32> = m
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect();
-                    f2.lock()
-                        .map_err(|_| gst::FlowError::Error)?
-                        .push((b.pts().map(|t| t.nseconds()).unwrap_or(0), v));
-                }
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-    run_to_eos(&pipeline)?;
-    let v = frames.lock().map_err(|_| anyhow!("lock"))?.clone();
-    Ok(v)
+    let o = gstpianola::redub::RedubOptions {
+        input: video.to_path_buf(),
+        midi_out: Some(est_mid.to_path_buf()),
+        device: "auto".into(),
+        model: model.map(Path::to_path_buf),
+        keyboard: corners.map(str::to_string),
+        roll2midi: roll2midi.to_string(),
+        keep_probabilities: true,
+        ..Default::default()
+    };
+    Ok(gstpianola::redub::Redub::new(o)?.run(|_| {})?.probabilities)
 }
 
 /// Score one video; writes its estimated MIDI and roll picture under `out`.
@@ -1188,7 +1167,7 @@ fn score_video(
 ) -> Result<()> {
     use gstpianola::core::metrics::onset_metrics;
     use gstpianola::core::midi::smf_to_notes;
-    use gstpianola::core::notes::{Note, notes_to_roll};
+    use gstpianola::core::notes::{Note, notes_to_roll, retime};
     use gstpianola::core::roll::{RollLayout, ValueFormat};
     std::fs::create_dir_all(&a.out_dir)?;
     let est_mid = a.out_dir.join(format!("{name}.est.mid"));
@@ -1197,21 +1176,7 @@ fn score_video(
         return Err(anyhow!("{}: no frames came out", video.display()));
     }
     // Reference in video time.
-    let to_video = |t: u64| -> Option<u64> {
-        let v = scale * t as f64 + offset * 1e9;
-        (v >= 0.0).then_some(v as u64)
-    };
-    let refv: Vec<Note> = reference
-        .iter()
-        .filter_map(|n| {
-            Some(Note::new(
-                n.pitch,
-                to_video(n.start)?,
-                to_video(n.end)?,
-                n.velocity,
-            ))
-        })
-        .collect();
+    let refv = retime(reference, scale, offset);
     let (lo, hi) = (
         a.from.map(|s| (s * 1e9) as u64).unwrap_or(0),
         a.to.map(|s| (s * 1e9) as u64).unwrap_or(u64::MAX),
@@ -1221,21 +1186,23 @@ fn score_video(
     let layout = RollLayout::piano88(ValueFormat::U8, false);
     let ref_roll = notes_to_roll(&refv, &layout, &times);
     let thr = 0.4f32;
-    let mut img = Vec::new();
-    for ((_, p), r) in keep.iter().zip(&ref_roll) {
-        let mut col = [0u8; 88];
-        for k in 0..88 {
-            let e = p[k] >= thr;
-            let rr = r.frame[k] > 0;
-            match (e, rr) {
+    let est_rows: Vec<Vec<bool>> = keep
+        .iter()
+        .map(|(_, p)| p.iter().map(|&v| v >= thr).collect())
+        .collect();
+    let ref_rows: Vec<Vec<bool>> = ref_roll
+        .iter()
+        .map(|r| r.frame.iter().map(|&v| v > 0).collect())
+        .collect();
+    for (e, r) in est_rows.iter().zip(&ref_rows) {
+        for (&e, &r) in e.iter().zip(r) {
+            match (e, r) {
                 (true, true) => tally.tp += 1,
                 (true, false) => tally.fp += 1,
                 (false, true) => tally.fn_ += 1,
                 _ => {}
             }
-            col[k] = (e as u8) | ((rr as u8) << 1);
         }
-        img.push(col);
     }
     if let (Some(f), Some(l)) = (times.first(), times.last()) {
         tally.seconds += (l - f) as f64 / 1e9;
@@ -1255,25 +1222,11 @@ fn score_video(
         tally.onset[i].2 += m.n_reference;
     }
     // Piano roll picture: reference only red, estimate only blue, both white; high keys up.
-    let w = img.len().max(1);
-    let mut px = vec![0u8; w * 88 * 4];
-    for (x, col) in img.iter().enumerate() {
-        for (k, v) in col.iter().enumerate() {
-            let c = match v {
-                3 => [240, 240, 240],
-                2 => [220, 40, 40],
-                1 => [60, 120, 255],
-                _ => [20, 20, 20],
-            };
-            let o = ((87 - k) * w + x) * 4;
-            px[o..o + 3].copy_from_slice(&c);
-            px[o + 3] = 255;
-        }
-    }
-    if let Some(size) = tiny_skia::IntSize::from_wh(w as u32, 88)
-        && let Some(pm) = tiny_skia::Pixmap::from_vec(px, size)
-    {
-        pm.save_png(a.out_dir.join(format!("{name}.roll.png")))?;
+    if let Ok(pic) = gstpianola::core::picture::comparison(&est_rows, &ref_rows, 88, 1) {
+        std::fs::write(
+            a.out_dir.join(format!("{name}.roll.png")),
+            pic.encode_png()?,
+        )?;
     }
     Ok(())
 }
@@ -1283,34 +1236,20 @@ fn eval(a: &EvalArgs) -> Result<()> {
     let mut tally = Tally::default();
     let mut n = 0;
     if let Some(dir) = &a.dataset {
-        let mut labels: Vec<PathBuf> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        labels.sort();
-        for l in labels {
-            let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&l)?)?;
-            let get = |k: &str| j.get(k).and_then(|v| v.as_str()).map(|s| dir.join(s));
-            let (Some(video), Some(truth)) = (get("video"), get("truth_midi")) else {
-                continue;
-            };
-            let reference = smf_to_notes(&std::fs::read(&truth)?)?;
-            let name = l
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default();
+        for c in dataset_labels(dir)? {
+            let reference = smf_to_notes(&std::fs::read(&c.truth_midi)?)?;
             score_video(
-                &video,
+                &c.video,
                 &reference,
                 a,
                 a.scale,
                 a.offset,
-                &name,
+                &c.name,
                 &mut tally,
                 a.corners.as_deref(),
             )?;
             n += 1;
-            eprintln!("{name} done");
+            eprintln!("{} done", c.name);
         }
     } else {
         let (Some(video), Some(midi)) = (&a.video, &a.midi) else {
@@ -1491,41 +1430,4 @@ fn synth(input: &Path, output: &Path, program: Option<u8>, soundfont: Option<&Pa
         .unwrap_or(0.0);
     println!("audio: {} ({secs:.1} s)", output.display());
     Ok(())
-}
-
-/// Run to end of stream; a bus error becomes one line naming the element and what to fix.
-fn run_to_eos(pipeline: &gst::Pipeline) -> Result<()> {
-    let bus = pipeline
-        .bus()
-        .ok_or_else(|| anyhow!("pipeline has no bus"))?;
-    let started = pipeline.set_state(gst::State::Playing);
-    let mut result = Ok(());
-    for msg in bus.iter_timed(gst::ClockTime::NONE) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                let from = e.src().map(|s| s.name().to_string()).unwrap_or_default();
-                let detail = e
-                    .debug()
-                    .map(|d| {
-                        d.rsplit(":\n")
-                            .next()
-                            .unwrap_or_default()
-                            .trim()
-                            .to_string()
-                    })
-                    .filter(|d| !d.is_empty())
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default();
-                result = Err(anyhow!("{from}: {}{detail}", e.error()));
-                break;
-            }
-            _ => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null)?;
-    if result.is_ok() {
-        started.map_err(|_| anyhow!("pipeline failed to start"))?;
-    }
-    result
 }

@@ -189,6 +189,19 @@ pub fn notes_to_roll(
     roll
 }
 
+/// Notes moved to another clock, `t' = scale * t + offset` (offset in seconds), as when a
+/// MIDI recording is lined up with a video; notes that would start before 0 are left out.
+pub fn retime(notes: &[Note], scale: f64, offset: f64) -> Vec<Note> {
+    let at = |t: Nanos| {
+        let v = scale * t as f64 + offset * SECOND as f64;
+        (v >= 0.0).then_some(v as Nanos)
+    };
+    notes
+        .iter()
+        .filter_map(|n| Some(Note::new(n.pitch, at(n.start)?, at(n.end)?, n.velocity)))
+        .collect()
+}
+
 /// Frame start times of a constant-rate stream: frame i at i * den / num seconds.
 pub fn frame_times(n_frames: usize, fps_num: u32, fps_den: u32) -> Vec<Nanos> {
     (0..n_frames as u64)
@@ -199,6 +212,20 @@ pub fn frame_times(n_frames: usize, fps_num: u32, fps_den: u32) -> Vec<Nanos> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retime_scales_shifts_and_drops_what_falls_before_zero() {
+        let notes = [
+            Note::new(60, SECOND, 2 * SECOND, 90),
+            Note::new(62, 10 * SECOND, 11 * SECOND, 80),
+        ];
+        let r = retime(&notes, 1.5, -6.0);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].pitch, 62);
+        assert_eq!(r[0].start, 9 * SECOND);
+        assert_eq!(r[0].end, 10 * SECOND + SECOND / 2);
+        assert_eq!(retime(&notes, 1.0, 0.0), notes.to_vec());
+    }
     use crate::core::roll::{RollLayout, ValueFormat};
 
     #[test]
