@@ -34,7 +34,7 @@ demo: release
 	./target/release/pianola demo --out-dir demo-out
 
 bench: setup
-	$(CARGO) bench --bench symbolic --bench pianosim --bench keyfind --bench video2roll
+	$(CARGO) bench --bench symbolic --bench pianosim --bench keyfind --bench video2roll --bench roll2midi
 
 inspect: release
 	GST_PLUGIN_PATH=$(CURDIR)/target/release gst-inspect-1.0 pianola
@@ -50,6 +50,8 @@ install: release
 	install -D -m 644 target/release/libgstpianola.so $(DATA_HOME)/gstreamer-1.0/plugins/libgstpianola.so
 	install -D -m 644 models/video2roll.safetensors $(DATA_HOME)/pianola/models/video2roll.safetensors
 	install -D -m 644 models/video2roll.json $(DATA_HOME)/pianola/models/video2roll.json
+	install -D -m 644 models/roll2midi.safetensors $(DATA_HOME)/pianola/models/roll2midi.safetensors
+	install -D -m 644 models/roll2midi.json $(DATA_HOME)/pianola/models/roll2midi.json
 	install -D -m 755 target/release/pianola $(BIN_DIR)/pianola
 	@echo "installed; check with: gst-inspect-1.0 pianola"
 

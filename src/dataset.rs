@@ -189,3 +189,61 @@ pub fn decode_strips(
     let v = std::mem::take(&mut *strips.lock().map_err(|_| anyhow!("lock"))?);
     Ok(v)
 }
+
+/// Training pair for a roll refiner from one video: video2roll's probabilities (key down, then
+/// onsets when the net has them) from the product's own chain (`pianola redub`'s pipeline),
+/// and the true roll of `notes` (on the video's clock) at the same frame times.
+pub fn roll_pair(
+    video: &Path,
+    notes: &[Note],
+    model: Option<&Path>,
+    corners: Option<&str>,
+) -> Result<crate::model::refiner_train::RollPair> {
+    use crate::core::notes::notes_to_roll;
+    use crate::core::roll::{RollLayout, ValueFormat};
+    // The chain needs an output; the MIDI goes to a scratch file.
+    let scratch = std::env::temp_dir().join(format!(
+        "pianola-pair-{}-{}.mid",
+        std::process::id(),
+        video
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
+    ));
+    let o = crate::redub::RedubOptions {
+        input: video.to_path_buf(),
+        midi_out: Some(scratch.clone()),
+        device: "auto".into(),
+        model: model.map(Path::to_path_buf),
+        keyboard: corners.map(str::to_string),
+        keep_probabilities: true,
+        ..Default::default()
+    };
+    let run = crate::redub::Redub::new(o).and_then(|r| r.run(|_| {}));
+    let _ = std::fs::remove_file(&scratch);
+    let probs = run?.probabilities;
+    if probs.is_empty() {
+        return Err(anyhow!("{}: no frames came out", video.display()));
+    }
+    let times: Vec<u64> = probs.iter().map(|(t, _)| *t).collect();
+    let truth = notes_to_roll(notes, &RollLayout::piano88(ValueFormat::U8, true), &times);
+    let input = probs
+        .into_iter()
+        .map(|(_, p)| {
+            let mut v = p.frame;
+            v.extend(p.onset.unwrap_or_default());
+            v
+        })
+        .collect();
+    let target = truth
+        .iter()
+        .map(|r| {
+            r.frame
+                .iter()
+                .chain(r.onset.iter().flatten())
+                .map(|&v| (v > 0) as u8 as f32)
+                .collect()
+        })
+        .collect();
+    Ok(crate::model::refiner_train::RollPair { input, target })
+}

@@ -22,7 +22,7 @@ use gst::prelude::*;
 use crate::caps;
 use crate::core::notes::{NoteEvent, frame_transitions};
 use crate::core::picture;
-use crate::core::roll::{AnyFrame, VelocityFrame};
+use crate::core::roll::{AnyFrame, ProbFrame, VelocityFrame};
 
 /// What to make of one input video.
 #[derive(Clone, Debug, Default)]
@@ -119,7 +119,7 @@ pub struct Summary {
     pub video_copied: bool,
     pub outputs: Vec<PathBuf>,
     /// (pts, key-down probability per key) of every frame, with `keep_probabilities`.
-    pub probabilities: Vec<(u64, Vec<f32>)>,
+    pub probabilities: Vec<(u64, ProbFrame)>,
 }
 
 struct Shared {
@@ -128,7 +128,7 @@ struct Shared {
     notes: AtomicU64,
     video_copied: Mutex<Option<bool>>,
     /// (pts, key-down probabilities) from video2roll, for the picture.
-    probs: Mutex<Vec<(u64, Vec<f32>)>>,
+    probs: Mutex<Vec<(u64, ProbFrame)>>,
     /// (pts, decided frame) from roll2midi, for the picture.
     decided: Mutex<Vec<(u64, VelocityFrame)>>,
     /// First problem found while linking dynamic pads.
@@ -306,7 +306,7 @@ impl Redub {
                             if keep_probs {
                                 let p = frame.into_prob();
                                 if let Ok(mut v) = shared.probs.lock() {
-                                    v.push((pts, p.frame));
+                                    v.push((pts, p));
                                 }
                             }
                         } else {
@@ -501,7 +501,7 @@ impl Redub {
     fn write_picture(&self, path: &Path) -> Result<()> {
         let probs = self.shared.probs.lock().map_err(|_| anyhow!("lock"))?;
         let decided = self.shared.decided.lock().map_err(|_| anyhow!("lock"))?;
-        let keys = probs.first().map(|p| p.1.len()).unwrap_or(88);
+        let keys = probs.first().map(|p| p.1.keys()).unwrap_or(88);
         // Decisions keep their frame's time: line them up by it.
         let mut notes: Vec<Option<VelocityFrame>> = vec![None; probs.len()];
         let mut j = 0;
@@ -513,7 +513,7 @@ impl Redub {
                 notes[j] = Some(v.clone());
             }
         }
-        let rows: Vec<Vec<f32>> = probs.iter().map(|p| p.1.clone()).collect();
+        let rows: Vec<Vec<f32>> = probs.iter().map(|p| p.1.frame.clone()).collect();
         let pic = picture::transcription(&rows, &notes, keys, 3)
             .map_err(|e| anyhow!("roll picture: {e}"))?;
         std::fs::write(path, pic.encode_png()?)

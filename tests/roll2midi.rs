@@ -346,3 +346,92 @@ fn bad_buffer_is_an_error_not_a_panic() {
     let err = run(&p, std::time::Duration::from_secs(10)).unwrap_err();
     assert!(err.contains("17 bytes") && err.contains("352"), "{err}");
 }
+
+/// A freshly initialised compact refiner: its correction starts at zero, so it is the identity.
+fn identity_refiner(dir: &std::path::Path) -> std::path::PathBuf {
+    use gstpianola::model::refiner::{Refiner, RefinerArch, RefinerMeta};
+    let p = dir.join("identity.safetensors");
+    Refiner::new(RefinerMeta::new(RefinerArch::Compact), tch::Device::Cpu)
+        .save(&p)
+        .unwrap();
+    p
+}
+
+#[test]
+fn learned_mode_windows_cross_fade_without_breaking_or_dropping_notes() {
+    init();
+    let dir = tmpdir("learned-identity");
+    let refiner = identity_refiner(&dir);
+    let layout = RollLayout::piano88(ValueFormat::U8, true);
+    let notes = music(60, 5);
+    let times = frame_times(60 * FPS as usize + 7, FPS as u32, 1);
+    let frames = noisy(&notes_to_roll(&notes, &layout, &times), 13);
+    let rules = transcribe(&frames, true, "mode=rule-based");
+    // Windows of 20 frames: 150 seams over the minute, and a length that is no multiple of
+    // the hop, so the last window is aligned to the end.
+    let learned = transcribe(
+        &frames,
+        true,
+        &format!("mode=learned window=20 refiner={}", refiner.display()),
+    );
+    assert!(rules.len() > 250, "{} notes", rules.len());
+    assert_eq!(learned, rules);
+}
+
+#[test]
+fn learned_mode_reports_the_window_look_ahead_and_drains_every_frame() {
+    init();
+    let dir = tmpdir("learned-latency");
+    let refiner = identity_refiner(&dir);
+    for (live, window, expect_window) in [(false, 10u32, 10u64), (true, 10, 4)] {
+        // Properties before the harness starts the element (the refiner loads on the way to
+        // PAUSED).
+        let e = gst::ElementFactory::make("roll2midi")
+            .property_from_str("mode", "learned")
+            .property("refiner", refiner.to_str().unwrap())
+            .property("window", window)
+            .property("live-window", 4u32)
+            .property("min-note-duration", 0u32)
+            .property("max-dropout", 0u32)
+            .build()
+            .unwrap();
+        let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+        h.set_live(live);
+        h.set_upstream_latency(gst::ClockTime::ZERO);
+        h.play();
+        h.set_src_caps(prob_caps(true));
+        let mut f = ProbFrame::silent(88, true);
+        f.frame[30] = 0.9;
+        for i in 0..23u64 {
+            h.push(timed(f.to_bytes(), frame_dur() * i, Some(frame_dur())))
+                .unwrap();
+        }
+        // The window's look-ahead: window - 1 frames (the rules hold none back here).
+        assert_eq!(
+            h.query_latency(),
+            Some(frame_dur() * (expect_window - 1)),
+            "live {live}"
+        );
+        assert!(h.buffers_in_queue() as u64 >= 23 - (expect_window - 1));
+        assert!(h.push_event(gst::event::Eos::new()));
+        assert_eq!(h.buffers_in_queue(), 23, "live {live}: every frame out");
+        let caps = h.sinkpad().unwrap().current_caps().unwrap();
+        let (layout, _) = caps::parse_roll_caps(&caps).unwrap();
+        for i in 0..23u64 {
+            let b = h.pull().unwrap();
+            assert_eq!(b.pts(), Some(frame_dur() * i));
+            let v =
+                VelocityFrame::from_bytes(&layout, b.map_readable().unwrap().as_slice()).unwrap();
+            assert!(v.is_down(30), "frame {i}");
+        }
+    }
+}
+
+#[test]
+fn learned_mode_without_a_refiner_says_what_to_set() {
+    init();
+    let p = parse("appsrc ! roll2midi mode=learned refiner=/nonexistent/r.safetensors ! fakesink");
+    let err = run(&p, std::time::Duration::from_secs(10)).unwrap_err();
+    assert!(err.contains("refiner"), "{err}");
+    assert!(err.contains("pianola train-refiner"), "{err}");
+}

@@ -74,6 +74,9 @@ enum Command {
     Dataset(DatasetArgs),
     /// Train a video2roll net on pianosim renders made on the fly (checkpoints as it goes).
     Train(TrainArgs),
+    /// Train roll2midi's learned refinement (Audeo's Roll2Midi GAN) on video2roll's
+    /// probabilities for rendered clips and their true rolls.
+    TrainRefiner(refine::TrainRefinerArgs),
     /// Run pianocrop ! video2roll ! roll2midi on videos and score them against their MIDI:
     /// frame P/R/Acc/F1 and note-onset P/R/F1 at 50 and 100 ms; writes the estimated MIDI
     /// and a piano-roll picture (estimate vs reference) per video.
@@ -93,6 +96,9 @@ enum Command {
         soundfont: Option<PathBuf>,
     },
 }
+
+#[path = "pianola/refine.rs"]
+mod refine;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -127,6 +133,7 @@ fn run(cli: Cli) -> Result<()> {
         } => sim_compare(&video, &corners, &at, &seeds, &out_dir),
         Command::Dataset(args) => dataset(&args),
         Command::Train(args) => train(&args),
+        Command::TrainRefiner(args) => refine::train_refiner(&args),
         Command::Eval(args) => eval(&args),
         Command::Synth {
             input,
@@ -1105,6 +1112,10 @@ struct EvalArgs {
     /// roll2midi properties to try, e.g. "onset-threshold=0.7 max-dropout=80".
     #[arg(long, default_value = "")]
     roll2midi: String,
+    /// Ablation: score every video once per roll2midi mode (rule-based, learned) with the
+    /// same video2roll output and print one table.
+    #[arg(long)]
+    ablation: bool,
     #[arg(long, default_value = "eval-out")]
     out_dir: PathBuf,
 }
@@ -1115,6 +1126,8 @@ struct Tally {
     tp: u64,
     fp: u64,
     fn_: u64,
+    /// Frame counts of the output notes (what roll2midi decided), not of the probabilities.
+    notes: (u64, u64, u64),
     onset: [(usize, usize, usize); 2],
     seconds: f64,
 }
@@ -1139,7 +1152,7 @@ fn run_chain(
     corners: Option<&str>,
     roll2midi: &str,
     est_mid: &Path,
-) -> Result<Vec<(u64, Vec<f32>)>> {
+) -> Result<Vec<(u64, gstpianola::core::roll::ProbFrame)>> {
     let o = gstpianola::redub::RedubOptions {
         input: video.to_path_buf(),
         midi_out: Some(est_mid.to_path_buf()),
@@ -1164,6 +1177,7 @@ fn score_video(
     name: &str,
     tally: &mut Tally,
     corners: Option<&str>,
+    roll2midi: &str,
 ) -> Result<()> {
     use gstpianola::core::metrics::onset_metrics;
     use gstpianola::core::midi::smf_to_notes;
@@ -1171,7 +1185,7 @@ fn score_video(
     use gstpianola::core::roll::{RollLayout, ValueFormat};
     std::fs::create_dir_all(&a.out_dir)?;
     let est_mid = a.out_dir.join(format!("{name}.est.mid"));
-    let probs = run_chain(video, a.model.as_deref(), corners, &a.roll2midi, &est_mid)?;
+    let probs = run_chain(video, a.model.as_deref(), corners, roll2midi, &est_mid)?;
     if probs.is_empty() {
         return Err(anyhow!("{}: no frames came out", video.display()));
     }
@@ -1181,14 +1195,15 @@ fn score_video(
         a.from.map(|s| (s * 1e9) as u64).unwrap_or(0),
         a.to.map(|s| (s * 1e9) as u64).unwrap_or(u64::MAX),
     );
-    let keep: Vec<&(u64, Vec<f32>)> = probs.iter().filter(|(t, _)| *t >= lo && *t < hi).collect();
+    let keep: Vec<&(u64, gstpianola::core::roll::ProbFrame)> =
+        probs.iter().filter(|(t, _)| *t >= lo && *t < hi).collect();
     let times: Vec<u64> = keep.iter().map(|(t, _)| *t).collect();
     let layout = RollLayout::piano88(ValueFormat::U8, false);
     let ref_roll = notes_to_roll(&refv, &layout, &times);
     let thr = 0.4f32;
     let est_rows: Vec<Vec<bool>> = keep
         .iter()
-        .map(|(_, p)| p.iter().map(|&v| v >= thr).collect())
+        .map(|(_, p)| p.frame.iter().map(|&v| v >= thr).collect())
         .collect();
     let ref_rows: Vec<Vec<bool>> = ref_roll
         .iter()
@@ -1207,7 +1222,21 @@ fn score_video(
     if let (Some(f), Some(l)) = (times.first(), times.last()) {
         tally.seconds += (l - f) as f64 / 1e9;
     }
-    let est: Vec<Note> = smf_to_notes(&std::fs::read(&est_mid)?)?
+    let est_all = smf_to_notes(&std::fs::read(&est_mid)?)?;
+    for (e, r) in notes_to_roll(&est_all, &layout, &times)
+        .iter()
+        .zip(&ref_roll)
+    {
+        for (&e, &r) in e.frame.iter().zip(&r.frame) {
+            match (e > 0, r > 0) {
+                (true, true) => tally.notes.0 += 1,
+                (true, false) => tally.notes.1 += 1,
+                (false, true) => tally.notes.2 += 1,
+                _ => {}
+            }
+        }
+    }
+    let est: Vec<Note> = est_all
         .into_iter()
         .filter(|n| n.start >= lo && n.start < hi)
         .collect();
@@ -1231,7 +1260,8 @@ fn score_video(
     Ok(())
 }
 
-fn eval(a: &EvalArgs) -> Result<()> {
+/// Score every video of `a` with `roll2midi` properties; outputs named with `suffix`.
+fn eval_run(a: &EvalArgs, roll2midi: &str, suffix: &str) -> Result<(usize, Tally)> {
     use gstpianola::core::midi::smf_to_notes;
     let mut tally = Tally::default();
     let mut n = 0;
@@ -1244,12 +1274,13 @@ fn eval(a: &EvalArgs) -> Result<()> {
                 a,
                 a.scale,
                 a.offset,
-                &c.name,
+                &format!("{}{suffix}", c.name),
                 &mut tally,
                 a.corners.as_deref(),
+                roll2midi,
             )?;
             n += 1;
-            eprintln!("{} done", c.name);
+            eprintln!("{}{suffix} done", c.name);
         }
     } else {
         let (Some(video), Some(midi)) = (&a.video, &a.midi) else {
@@ -1266,26 +1297,75 @@ fn eval(a: &EvalArgs) -> Result<()> {
             a,
             a.scale,
             a.offset,
-            &name,
+            &format!("{name}{suffix}"),
             &mut tally,
             a.corners.as_deref(),
+            roll2midi,
         )?;
         n = 1;
     }
+    Ok((n, tally))
+}
+
+fn counts_f1((tp, fp, fn_): (u64, u64, u64)) -> (f64, f64, f64) {
+    let (tp, fp, fn_) = (tp as f64, fp as f64, fn_ as f64);
+    let (p, r) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
+    (p, r, f1(p, r))
+}
+
+fn onset_f1(t: &Tally, i: usize) -> (f64, f64, f64) {
+    let (m, e, rr) = t.onset[i];
+    let (p, r) = (ratio(m as f64, e as f64), ratio(m as f64, rr as f64));
+    (p, r, f1(p, r))
+}
+
+fn eval(a: &EvalArgs) -> Result<()> {
+    if a.ablation {
+        let mut rows = Vec::new();
+        for mode in ["rule-based", "learned"] {
+            let props = format!("{} mode={mode}", a.roll2midi);
+            let (n, t) = eval_run(a, props.trim(), &format!(".{mode}"))?;
+            rows.push((mode, n, t));
+        }
+        println!(
+            "{} video(s), {:.1} min scored, same video2roll output for both modes",
+            rows[0].1,
+            rows[0].2.seconds / 60.0
+        );
+        println!(
+            "| roll2midi mode | frame P | frame R | frame F1 | onset F1 50 ms | onset F1 100 ms |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for (mode, _, t) in &rows {
+            let (p, r, f) = counts_f1(t.notes);
+            println!(
+                "| {mode} | {p:.3} | {r:.3} | {f:.3} | {:.3} | {:.3} |",
+                onset_f1(t, 0).2,
+                onset_f1(t, 1).2
+            );
+        }
+        println!(
+            "(frame: the output notes' roll; probabilities >= 0.4 give frame F1 {:.3})",
+            counts_f1((rows[0].2.tp, rows[0].2.fp, rows[0].2.fn_)).2
+        );
+        return Ok(());
+    }
+    let (n, tally) = eval_run(a, &a.roll2midi, "")?;
     let (tp, fp, fn_) = (tally.tp as f64, tally.fp as f64, tally.fn_ as f64);
     let (p, r) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
     println!("{n} video(s), {:.1} min scored", tally.seconds / 60.0);
     println!("| level | P | R | Acc | F1 |");
     println!("|---|---|---|---|---|");
     println!(
-        "| frame | {p:.3} | {r:.3} | {:.3} | {:.3} |",
+        "| frame (probabilities >= 0.4) | {p:.3} | {r:.3} | {:.3} | {:.3} |",
         ratio(tp, tp + fp + fn_),
         f1(p, r)
     );
+    let (np, nr, nf) = counts_f1(tally.notes);
+    println!("| frame (output notes) | {np:.3} | {nr:.3} | | {nf:.3} |");
     for (i, tol) in ["50 ms", "100 ms"].iter().enumerate() {
-        let (m, e, rr) = tally.onset[i];
-        let (p, r) = (ratio(m as f64, e as f64), ratio(m as f64, rr as f64));
-        println!("| note onset {tol} | {p:.3} | {r:.3} | | {:.3} |", f1(p, r));
+        let (p, r, f) = onset_f1(&tally, i);
+        println!("| note onset {tol} | {p:.3} | {r:.3} | | {f:.3} |");
     }
     println!(
         "estimated MIDI and roll pictures in {}",

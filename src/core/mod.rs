@@ -10,6 +10,7 @@ pub mod midi;
 pub mod music;
 pub mod notes;
 pub mod picture;
+pub mod refine;
 pub mod roll;
 pub mod sim;
 pub mod soundfont;

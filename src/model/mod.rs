@@ -5,6 +5,8 @@
 
 pub mod audeo;
 pub mod keynet;
+pub mod refiner;
+pub mod refiner_train;
 pub mod train;
 
 use thiserror::Error;
@@ -371,4 +373,31 @@ impl Model {
 
 fn audeo_net(p: &tch::nn::Path, keys: i64) -> audeo::AudeoNet {
     audeo::AudeoNet::new(p, keys)
+}
+
+/// Where a shipped model file is looked for, in order: the file named by the environment
+/// variable `env`, the user's data dir (where `make install` puts models), the system's data
+/// dirs, then this crate's own `models/`.
+pub fn search_paths(env: &str, file: &str) -> Vec<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os(env) {
+        v.push(PathBuf::from(p));
+    }
+    let home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    if let Some(h) = home {
+        v.push(h.join("pianola/models").join(file));
+    }
+    let dirs = std::env::var("XDG_DATA_DIRS")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
+    for d in dirs.split(':').filter(|d| !d.is_empty()) {
+        v.push(PathBuf::from(d).join("pianola/models").join(file));
+    }
+    v.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")).join(file));
+    v
 }

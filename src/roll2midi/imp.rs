@@ -8,8 +8,12 @@ use gst::subclass::prelude::*;
 
 use crate::caps::{self, MIDI_TICK, MIDI_TICK_INTERVAL};
 use crate::core::notes::NoteEvent;
+use crate::core::refine::{WindowPlan, Windowed};
+use crate::core::roll::ProbFrame;
 use crate::core::roll::{AnyFrame, RollLayout, ValueFormat};
 use crate::core::transcribe::{FrameTime, NoteTracker, TrackedFrame, TrackerParams};
+use crate::model::DeviceChoice;
+use crate::model::refiner::Refiner;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -27,8 +31,36 @@ const DEFAULT_ONSET_THRESHOLD: f32 = 0.5;
 const DEFAULT_SMOOTHING: f32 = 0.0;
 const DEFAULT_VELOCITY: u32 = 100;
 const DEFAULT_TAIL_MS: u32 = 1000;
+const DEFAULT_MODE: Mode = Mode::RuleBased;
+/// Audeo's window: 100 frames (4 s at 25 fps).
+const DEFAULT_WINDOW: u32 = 100;
+/// Live sources: 16 frames (0.64 s at 25 fps) of look-ahead instead.
+const DEFAULT_LIVE_WINDOW: u32 = 16;
+const DEFAULT_DEVICE: &str = "cpu";
 
-#[derive(Debug, Clone, Copy)]
+/// How probabilities become notes.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstPianolaRoll2MidiMode")]
+pub enum Mode {
+    #[enum_value(
+        name = "Rule-based: threshold, hysteresis, onsets, minimum length",
+        nick = "rule-based"
+    )]
+    RuleBased = 0,
+    #[enum_value(
+        name = "Learned: Audeo's Roll2Midi refinement over windows, then the rules",
+        nick = "learned"
+    )]
+    Learned = 1,
+}
+
+/// Where the default refiner is looked for, in order.
+pub fn default_refiner_paths() -> Vec<std::path::PathBuf> {
+    crate::model::search_paths("PIANOLA_REFINER", "roll2midi.safetensors")
+}
+
+#[derive(Debug, Clone)]
 struct Settings {
     threshold: f32,
     hysteresis: f32,
@@ -38,6 +70,11 @@ struct Settings {
     smoothing: f32,
     velocity: u32,
     tail_ms: u32,
+    mode: Mode,
+    refiner: Option<String>,
+    window: u32,
+    live_window: u32,
+    device: String,
 }
 
 impl Default for Settings {
@@ -51,6 +88,11 @@ impl Default for Settings {
             smoothing: DEFAULT_SMOOTHING,
             velocity: DEFAULT_VELOCITY,
             tail_ms: DEFAULT_TAIL_MS,
+            mode: DEFAULT_MODE,
+            refiner: None,
+            window: DEFAULT_WINDOW,
+            live_window: DEFAULT_LIVE_WINDOW,
+            device: DEFAULT_DEVICE.into(),
         }
     }
 }
@@ -94,6 +136,9 @@ struct State {
     next_pts: Option<gst::ClockTime>,
     /// MIDI output: time up to which ticks and events were sent.
     midi_pos: Option<gst::ClockTime>,
+    /// Learned mode: the windows in flight and the times of their pending frames.
+    windows: Option<Windowed>,
+    pending_times: std::collections::VecDeque<FrameTime>,
 }
 
 pub struct Roll2Midi {
@@ -101,6 +146,8 @@ pub struct Roll2Midi {
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// Learned mode: the refiner, loaded when going to PAUSED.
+    refiner: Mutex<Option<Refiner>>,
 }
 
 impl Roll2Midi {
@@ -109,7 +156,117 @@ impl Roll2Midi {
     }
 
     fn settings(&self) -> Settings {
-        *self.settings.lock().unwrap_or_else(|e| e.into_inner())
+        self.settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn refiner(&self) -> MutexGuard<'_, Option<Refiner>> {
+        self.refiner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Learned mode: load the refiner (READY -> PAUSED).
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let s = self.settings();
+        if s.mode != Mode::Learned {
+            *self.refiner() = None;
+            return Ok(());
+        }
+        let device: DeviceChoice = s.device.parse().map_err(|e| {
+            gst::error_msg!(gst::LibraryError::Settings, ("Bad device property: {e}"))
+        })?;
+        let path = match &s.refiner {
+            Some(p) if !p.is_empty() => std::path::PathBuf::from(p),
+            _ => {
+                let all = default_refiner_paths();
+                all.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+                    gst::error_msg!(
+                        gst::ResourceError::NotFound,
+                        (
+                            "mode=learned needs a refiner and none was found (looked in {:?}). Set the refiner property to a .safetensors file (train one with `pianola train-refiner`) or use mode=rule-based",
+                            all
+                        )
+                    )
+                })?
+            }
+        };
+        let r = Refiner::load(&path, device).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::OpenRead,
+                ("Cannot load the roll2midi refiner: {e}")
+            )
+        })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} ({:?})",
+            path.display(),
+            r.meta()
+        );
+        *self.refiner() = Some(r);
+        Ok(())
+    }
+
+    /// Whether upstream is live (asked once, when the caps come).
+    fn upstream_is_live(&self) -> bool {
+        let mut q = gst::query::Latency::new();
+        self.sinkpad.peer_query(&mut q) && q.result().0
+    }
+
+    /// Feed one probability frame through the refiner (learned mode) and the tracker.
+    fn track(
+        &self,
+        state: &mut State,
+        frame: ProbFrame,
+        time: FrameTime,
+    ) -> Result<Vec<TrackedFrame>, gst::FlowError> {
+        let Some(windows) = state.windows.as_mut() else {
+            return state.tracker.push(frame, time).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
+                gst::FlowError::Error
+            });
+        };
+        let guard = self.refiner();
+        let Some(r) = guard.as_ref() else {
+            gst::element_imp_error!(self, gst::CoreError::StateChange, ("No refiner loaded"));
+            return Err(gst::FlowError::Error);
+        };
+        let mut values = frame.frame;
+        if r.meta().inputs == 2 {
+            values.extend(
+                frame
+                    .onset
+                    .unwrap_or_else(|| vec![0.0; state.in_layout.keys]),
+            );
+        }
+        state.pending_times.push_back(time);
+        let refined = windows.push(values, &mut |w| r.refine(w)).map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Failed, ("Refiner: {e}"));
+            gst::FlowError::Error
+        })?;
+        drop(guard);
+        self.track_refined(state, refined)
+    }
+
+    /// Refined frames (key down, then onsets when the refiner gives them) into the tracker.
+    fn track_refined(
+        &self,
+        state: &mut State,
+        refined: Vec<Vec<f32>>,
+    ) -> Result<Vec<TrackedFrame>, gst::FlowError> {
+        let keys = state.in_layout.keys;
+        let mut out = Vec::new();
+        for mut v in refined {
+            let time = state.pending_times.pop_front().unwrap_or_default();
+            let onset = (v.len() >= 2 * keys).then(|| v.split_off(keys));
+            let frame = ProbFrame { frame: v, onset };
+            out.extend(state.tracker.push(frame, time).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
+                gst::FlowError::Error
+            })?);
+        }
+        Ok(out)
     }
 
     fn sink_chain(
@@ -150,10 +307,7 @@ impl Roll2Midi {
             pts: pts.nseconds(),
             duration: duration.nseconds(),
         };
-        let frames = state.tracker.push(frame.into_prob(), time).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
-            gst::FlowError::Error
-        })?;
+        let frames = self.track(state, frame.into_prob(), time)?;
         let out = self.render(state, frames, Vec::new(), None);
         drop(guard);
         self.push_all(out)
@@ -252,11 +406,33 @@ impl Roll2Midi {
             let Some(state) = guard.as_mut() else {
                 return Ok(gst::FlowSuccess::Ok);
             };
+            // Learned mode: the last window, aligned to the last frame; nothing is dropped.
+            let mut early = Vec::new();
+            if let Some(w) = state.windows.as_mut() {
+                let refined = {
+                    let guard = self.refiner();
+                    match guard.as_ref() {
+                        Some(r) => w.finish(&mut |x| r.refine(x)),
+                        None => Ok(Vec::new()),
+                    }
+                };
+                let refined = refined.map_err(|e| {
+                    gst::element_imp_error!(self, gst::LibraryError::Failed, ("Refiner: {e}"));
+                    gst::FlowError::Error
+                })?;
+                early = self.track_refined(state, refined)?;
+            }
             let (frames, tail) = state.tracker.finish();
+            early.extend(frames);
+            let frames = early;
             let end = state.next_pts;
             let out = self.render(state, frames, tail, end);
             state.tracker.reset();
             state.midi_pos = None;
+            if let Some(w) = state.windows.as_mut() {
+                w.reset();
+            }
+            state.pending_times.clear();
             out
         };
         self.push_all(out)
@@ -301,15 +477,25 @@ impl Roll2Midi {
             _ => Output::Roll,
         };
         let frame_duration = caps::frame_duration(framerate);
-        let params = self.settings().params(frame_duration);
+        let settings = self.settings();
+        let params = settings.params(frame_duration);
         let tracker = NoteTracker::new(params, layout).map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{e}"));
             gst::loggable_error!(CAT, "bad settings")
         })?;
+        let windows = match settings.mode {
+            Mode::RuleBased => None,
+            Mode::Learned => Some(self.windows_for(&settings, &layout, framerate)?),
+        };
         gst::info!(
             CAT,
             imp = self,
-            "input {layout:?} at {framerate}, output {output:?}, {params:?}, latency {} frames",
+            "input {layout:?} at {framerate}, output {output:?}, {params:?}, {:?}, latency {} + {} frames",
+            settings.mode,
+            windows
+                .as_ref()
+                .map(|w| w.plan().latency_frames())
+                .unwrap_or(0),
             tracker.latency_frames()
         );
         *self.state() = Some(State {
@@ -319,6 +505,8 @@ impl Roll2Midi {
             tracker,
             next_pts: None,
             midi_pos: None,
+            windows,
+            pending_times: Default::default(),
         });
         if !self.srcpad.push_event(gst::event::Caps::new(&out_caps)) {
             return Err(gst::loggable_error!(CAT, "downstream refused {out_caps}"));
@@ -327,6 +515,68 @@ impl Roll2Midi {
             .obj()
             .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
         Ok(())
+    }
+
+    /// Learned mode: check the refiner against the roll and plan the windows (the live window
+    /// when upstream is live).
+    fn windows_for(
+        &self,
+        settings: &Settings,
+        layout: &RollLayout,
+        framerate: gst::Fraction,
+    ) -> Result<Windowed, gst::LoggableError> {
+        let guard = self.refiner();
+        let Some(r) = guard.as_ref() else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::StateChange,
+                ("mode=learned but no refiner is loaded; set mode before going to PAUSED")
+            );
+            return Err(gst::loggable_error!(CAT, "no refiner"));
+        };
+        let m = r.meta();
+        if m.keys != layout.keys || m.lowest_note != layout.lowest_note {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                (
+                    "The refiner is for {} keys from MIDI note {}, the roll has {} from {}",
+                    m.keys,
+                    m.lowest_note,
+                    layout.keys,
+                    layout.lowest_note
+                ),
+                ["Use mode=rule-based, or a refiner trained for this keyboard"]
+            );
+            return Err(gst::loggable_error!(CAT, "refiner keys"));
+        }
+        let fps = framerate.numer() as f64 / framerate.denom().max(1) as f64;
+        if fps > 0.0 && (fps / m.fps - 1.0).abs() > 0.25 {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Format,
+                (
+                    "The refiner was trained at {} frames/s and the roll runs at {fps:.2}; its timing will be off",
+                    m.fps
+                ),
+                ["Use mode=rule-based for this frame rate, or train a refiner at it"]
+            );
+        }
+        let live = self.upstream_is_live();
+        let window = if live {
+            settings.live_window
+        } else {
+            settings.window
+        };
+        gst::info!(CAT, imp = self, "live {live}: window {window} frames");
+        Windowed::new(
+            WindowPlan::half_overlap(window as usize),
+            m.inputs * layout.keys,
+        )
+        .map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Settings, ("{e}"));
+            gst::loggable_error!(CAT, "bad window")
+        })
     }
 
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -350,6 +600,10 @@ impl Roll2Midi {
                     s.tracker.reset();
                     s.next_pts = None;
                     s.midi_pos = None;
+                    if let Some(w) = s.windows.as_mut() {
+                        w.reset();
+                    }
+                    s.pending_times.clear();
                 }
                 gst::Pad::event_default(pad, Some(&*self.obj()), event)
             }
@@ -390,11 +644,18 @@ impl Roll2Midi {
         }
     }
 
-    /// Look-ahead in time: the frames the tracker holds back.
+    /// Look-ahead in time: the frames the refiner's windows and the tracker hold back.
     fn latency(&self) -> gst::ClockTime {
         self.state()
             .as_ref()
-            .map(|s| s.frame_duration * s.tracker.latency_frames() as u64)
+            .map(|s| {
+                let window = s
+                    .windows
+                    .as_ref()
+                    .map(|w| w.plan().latency_frames())
+                    .unwrap_or(0);
+                s.frame_duration * (window + s.tracker.latency_frames()) as u64
+            })
             .unwrap_or(gst::ClockTime::ZERO)
     }
 }
@@ -443,6 +704,7 @@ impl ObjectSubclass for Roll2Midi {
             srcpad,
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(None),
+            refiner: Mutex::new(None),
         }
     }
 }
@@ -512,6 +774,38 @@ impl ObjectImpl for Roll2Midi {
                     .default_value(DEFAULT_VELOCITY)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("mode", DEFAULT_MODE)
+                    .nick("Mode")
+                    .blurb("rule-based: the rules on video2roll's probabilities; learned: Audeo's Roll2Midi refinement (a trained net over windows of frames) first, then the same rules")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("refiner")
+                    .nick("Refiner")
+                    .blurb("mode=learned: refiner weights (.safetensors with its .json sidecar); default: the installed roll2midi.safetensors")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("window")
+                    .nick("Window")
+                    .blurb("mode=learned: frames the refiner sees at once (windows overlap by half and cross-fade); adds window - 1 frames of latency")
+                    .minimum(2)
+                    .maximum(1000)
+                    .default_value(DEFAULT_WINDOW)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("live-window")
+                    .nick("Live window")
+                    .blurb("mode=learned: the window used instead when upstream is live (bounded latency)")
+                    .minimum(2)
+                    .maximum(1000)
+                    .default_value(DEFAULT_LIVE_WINDOW)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("device")
+                    .nick("Device")
+                    .blurb("mode=learned: where the refiner runs: cpu, auto, cuda or cuda:N")
+                    .default_value(Some(DEFAULT_DEVICE))
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("tail")
                     .nick("Tail")
                     .blurb("MIDI output: milliseconds of 0xF9 ticks after the last note-off, so a synthesiser renders the release")
@@ -537,6 +831,16 @@ impl ObjectImpl for Roll2Midi {
             "smoothing" => s.smoothing = value.get().expect("type checked upstream"),
             "velocity" => s.velocity = value.get().expect("type checked upstream"),
             "tail" => s.tail_ms = value.get().expect("type checked upstream"),
+            "mode" => s.mode = value.get().expect("type checked upstream"),
+            "refiner" => s.refiner = value.get().expect("type checked upstream"),
+            "window" => s.window = value.get().expect("type checked upstream"),
+            "live-window" => s.live_window = value.get().expect("type checked upstream"),
+            "device" => {
+                s.device = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_else(|| DEFAULT_DEVICE.into())
+            }
             _ => unimplemented!(),
         }
         gst::debug!(CAT, imp = self, "{} set", pspec.name());
@@ -553,6 +857,11 @@ impl ObjectImpl for Roll2Midi {
             "smoothing" => s.smoothing.to_value(),
             "velocity" => s.velocity.to_value(),
             "tail" => s.tail_ms.to_value(),
+            "mode" => s.mode.to_value(),
+            "refiner" => s.refiner.to_value(),
+            "window" => s.window.to_value(),
+            "live-window" => s.live_window.to_value(),
+            "device" => s.device.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -601,9 +910,16 @@ impl ElementImpl for Roll2Midi {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused
+            && let Err(e) = self.start()
+        {
+            self.post_error_message(e);
+            return Err(gst::StateChangeError);
+        }
         let ret = self.parent_change_state(transition)?;
         if transition == gst::StateChange::PausedToReady {
             *self.state() = None;
+            *self.refiner() = None;
         }
         Ok(ret)
     }

@@ -6,13 +6,22 @@
 //! events (`audio/x-midi-event`, one message per buffer with 0xF9 ticks every 10 ms, as
 //! midiparse sends them), whichever downstream accepts (the roll first).
 //!
-//! The conversion is rule-based: optional Gaussian smoothing over time, a threshold with
-//! hysteresis, re-strikes from the onset channel, and a minimum note length. It holds back
-//! `smoothing radius + minimum note frames - 1` frames, which it reports as latency.
+//! `mode=rule-based` (the default): optional Gaussian smoothing over time, a threshold with
+//! hysteresis, re-strikes from the onset channel, dropout bridging and a minimum note length.
+//! It holds back `smoothing radius + minimum note frames + dropout frames - 1` frames, which it
+//! reports as latency.
+//!
+//! `mode=learned`: Audeo's Roll2Midi refinement first. A trained generator (`refiner`, see
+//! `pianola train-refiner`) sees `window` frames at a time; windows overlap by half and
+//! cross-fade, the last one is aligned to the end of the stream so no frame is dropped, and the
+//! refined probabilities go through the same rules. It adds `window - 1` frames of latency, so
+//! when upstream is live it uses `live-window` instead. The README's ablation says which mode
+//! wins on which data.
 //!
 //! ```text
 //! gst-launch-1.0 ... ! video2roll ! roll2midi threshold=0.4 ! fluiddec ! autoaudiosink
 //! gst-launch-1.0 ... ! video2roll ! roll2midi ! midienc ! filesink location=out.mid
+//! gst-launch-1.0 ... ! video2roll ! roll2midi mode=learned window=100 ! midienc ! filesink location=out.mid
 //! ```
 
 use gst::glib;

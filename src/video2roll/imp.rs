@@ -27,30 +27,7 @@ const DEFAULT_THREADS: u32 = 0;
 
 /// Where the default model is looked for, in order.
 pub fn default_model_paths() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Some(p) = std::env::var_os("PIANOLA_MODEL") {
-        v.push(PathBuf::from(p));
-    }
-    // The user's own data dir first (where `make install` puts the model), then the system's.
-    let home = std::env::var_os("XDG_DATA_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
-    if let Some(h) = home {
-        v.push(h.join("pianola/models/video2roll.safetensors"));
-    }
-    let dirs = std::env::var("XDG_DATA_DIRS")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "/usr/local/share:/usr/share".into());
-    for d in dirs.split(':').filter(|d| !d.is_empty()) {
-        v.push(PathBuf::from(d).join("pianola/models/video2roll.safetensors"));
-    }
-    v.push(PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/video2roll.safetensors"
-    )));
-    v
+    crate::model::search_paths("PIANOLA_MODEL", "video2roll.safetensors")
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `pianola train-refiner`: Audeo's Roll2Midi GAN training on (video2roll probabilities,
+//! true roll) pairs of rendered clips.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+
+use gstpianola::core::refine::{WindowPlan, refine_all};
+use gstpianola::model::refiner::{Refiner, RefinerArch, RefinerMeta};
+use gstpianola::model::refiner_train::{GanConfig, RollPair, load_pair, save_pair, train_gan};
+
+#[derive(clap::Args, Debug)]
+pub struct TrainRefinerArgs {
+    /// Folders of `pianola dataset` clips to train on (their train/ folders; repeatable).
+    /// Keep them apart from the clips video2roll trained on and from the evaluation set.
+    #[arg(long, required = true)]
+    pub clips: Vec<PathBuf>,
+    /// Folders of clips to validate on (never trained on).
+    #[arg(long)]
+    pub val: Vec<PathBuf>,
+    /// video2roll weights that make the probabilities (default: the installed model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where the probabilities of each clip are cached (default: <clips>/pairs).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Generator: compact (CPU) or audeo-unet (the reference U-Net; needs a GPU to train).
+    #[arg(long, default_value = "compact")]
+    pub arch: String,
+    #[arg(long, default_value = "models/roll2midi.safetensors")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 2000)]
+    pub max_steps: usize,
+    #[arg(long, default_value_t = 60.0)]
+    pub minutes: f64,
+    /// Audeo: 16.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Audeo: 5e-4.
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    /// Window lengths drawn per batch, frames (Audeo: 100).
+    #[arg(long, default_value_t = 16)]
+    pub window_min: usize,
+    #[arg(long, default_value_t = 100)]
+    pub window_max: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of training windows made harder (miscalibration, fading keys, lit neighbours,
+    /// missed onsets, jitter), so the refiner meets errors renders rarely show.
+    #[arg(long, default_value_t = 0.0)]
+    pub augment: f32,
+    /// Validate (and log) every this many steps.
+    #[arg(long, default_value_t = 100)]
+    pub val_every: usize,
+    /// Continue from `--out` (and its discriminator).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// Pairs of every clip in `dir`, computed once and cached.
+fn pairs_of(
+    dir: &Path,
+    cache: Option<&Path>,
+    model: Option<&Path>,
+) -> Result<Vec<(String, RollPair)>> {
+    let cache = cache
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.join("pairs"));
+    std::fs::create_dir_all(&cache)?;
+    let mut out = Vec::new();
+    for c in super::dataset_labels(dir)? {
+        let path = cache.join(format!("{}.pair.safetensors", c.name));
+        let pair = if path.is_file() {
+            load_pair(&path)?
+        } else {
+            let notes = gstpianola::core::midi::smf_to_notes(&std::fs::read(&c.truth_midi)?)
+                .with_context(|| format!("reading {}", c.truth_midi.display()))?;
+            let pair = gstpianola::dataset::roll_pair(&c.video, &notes, model, None)?;
+            save_pair(&path, &pair)?;
+            eprintln!("{}: {} frames", c.name, pair.len());
+            pair
+        };
+        out.push((c.name, pair));
+    }
+    if out.is_empty() {
+        return Err(anyhow!("{}: no pianola dataset clips", dir.display()));
+    }
+    Ok(out)
+}
+
+/// Frame-level counts of `rows >= 0.5` against `target` on the key-down channel.
+fn frame_counts(rows: &[Vec<f32>], target: &[Vec<f32>], keys: usize) -> (u64, u64, u64) {
+    let (mut tp, mut fp, mut fn_) = (0, 0, 0);
+    for (r, t) in rows.iter().zip(target) {
+        for k in 0..keys {
+            match (r[k] >= 0.5, t[k] > 0.5) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fn_ += 1,
+                _ => {}
+            }
+        }
+    }
+    (tp, fp, fn_)
+}
+
+fn f1((tp, fp, fn_): (u64, u64, u64)) -> f64 {
+    let d = 2 * tp + fp + fn_;
+    if d == 0 {
+        1.0
+    } else {
+        2.0 * tp as f64 / d as f64
+    }
+}
+
+/// Frame F1 (key down at 0.5) of the raw input and of the refined roll on `pairs`, with the
+/// element's own windows.
+fn validate(r: &Refiner, pairs: &[(String, RollPair)], window: usize) -> Result<(f64, f64)> {
+    let keys = r.meta().keys;
+    let inputs = r.input_values();
+    let (mut raw, mut refined) = ((0, 0, 0), (0, 0, 0));
+    let add = |a: &mut (u64, u64, u64), b: (u64, u64, u64)| {
+        a.0 += b.0;
+        a.1 += b.1;
+        a.2 += b.2;
+    };
+    for (_, p) in pairs {
+        let input: Vec<Vec<f32>> = p.input.iter().map(|f| f[..inputs].to_vec()).collect();
+        let out = refine_all(&input, WindowPlan::half_overlap(window), &mut |w| {
+            r.refine(w)
+        })?;
+        add(&mut raw, frame_counts(&p.input, &p.target, keys));
+        add(&mut refined, frame_counts(&out, &p.target, keys));
+    }
+    Ok((f1(raw), f1(refined)))
+}
+
+pub fn train_refiner(a: &TrainRefinerArgs) -> Result<()> {
+    let arch = RefinerArch::from_name(&a.arch)
+        .ok_or_else(|| anyhow!("--arch {}: use compact or audeo-unet", a.arch))?;
+    let mut train = Vec::new();
+    for d in &a.clips {
+        train.extend(pairs_of(d, a.cache.as_deref(), a.model.as_deref())?);
+    }
+    let mut val = Vec::new();
+    for d in &a.val {
+        let cache = a.cache.as_ref().map(|c| c.join("val"));
+        val.extend(pairs_of(d, cache.as_deref(), a.model.as_deref())?);
+    }
+    let frames: usize = train.iter().map(|(_, p)| p.len()).sum();
+    eprintln!(
+        "{} training clips ({frames} frames), {} validation clips",
+        train.len(),
+        val.len()
+    );
+    let device = gstpianola::model::resolve(gstpianola::model::DeviceChoice::Auto)?;
+    let mut r = if a.resume {
+        Refiner::load(&a.out, gstpianola::model::DeviceChoice::Auto)?
+    } else {
+        Refiner::new(RefinerMeta::new(arch), device)
+    };
+    let mut meta = r.meta().clone();
+    // The input must match what video2roll gives: no onset channel, one input.
+    let channels = train
+        .first()
+        .map(|(_, p)| p.input.first().map(Vec::len).unwrap_or(0) / meta.keys)
+        .unwrap_or(1);
+    if channels < meta.inputs {
+        return Err(anyhow!(
+            "the probabilities have {channels} channel(s); a {} refiner needs {}",
+            arch.name(),
+            meta.inputs
+        ));
+    }
+    let pairs: Vec<RollPair> = train
+        .iter()
+        .map(|(_, p)| RollPair {
+            input: p
+                .input
+                .iter()
+                .map(|f| f[..r.input_values()].to_vec())
+                .collect(),
+            target: p
+                .target
+                .iter()
+                .map(|f| f[..r.output_values()].to_vec())
+                .collect(),
+        })
+        .collect();
+    let log_path = a.out.with_extension("log.tsv");
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+    use std::io::Write;
+    writeln!(log, "# {}", std::env::args().collect::<Vec<_>>().join(" "))?;
+    writeln!(
+        log,
+        "step\tseconds\tg_loss\td_loss\tmse\tval_raw_f1\tval_refined_f1"
+    )?;
+    let cfg = GanConfig {
+        max_steps: a.max_steps,
+        minutes: a.minutes,
+        batch: a.batch,
+        lr: a.lr,
+        window: (a.window_min, a.window_max),
+        checkpoint: a.out.clone(),
+        checkpoint_every: a.val_every,
+        seed: a.seed,
+        augment: a.augment,
+    };
+    let mut last_val = None;
+    let mut failed = None;
+    let steps = train_gan(&mut r, &pairs, &cfg, a.resume, &mut |s, g| {
+        let mut v = (f64::NAN, f64::NAN);
+        if !val.is_empty() && s.step.is_multiple_of(a.val_every.max(1)) {
+            match validate(g, &val, meta.window) {
+                Ok(x) => {
+                    v = x;
+                    last_val = Some(x);
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        let _ = writeln!(
+            log,
+            "{}\t{:.1}\t{:.5}\t{:.5}\t{:.5}\t{:.4}\t{:.4}",
+            s.step, s.seconds, s.g_loss, s.d_loss, s.mse, v.0, v.1
+        );
+        if s.step.is_multiple_of(a.val_every.max(1)) {
+            eprintln!(
+                "step {} {:.0}s g {:.4} d {:.4} mse {:.5} val frame F1 raw {:.4} refined {:.4}",
+                s.step, s.seconds, s.g_loss, s.d_loss, s.mse, v.0, v.1
+            );
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    // The record of what this file was trained on.
+    let prev = meta.training.get("runs").cloned().unwrap_or_default();
+    let mut runs = prev.as_array().cloned().unwrap_or_default();
+    runs.push(serde_json::json!({
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "clips": a.clips,
+        "clip_count": train.len(),
+        "frames": frames,
+        "validation": a.val,
+        "steps": steps,
+        "batch": a.batch,
+        "lr": a.lr,
+        "window": [a.window_min, a.window_max],
+        "augment": a.augment,
+        "loss": "LSGAN, generator 0.001 adversarial + 0.999 MSE (Audeo)",
+        "val_frame_f1_raw_refined": last_val.map(|v| vec![v.0, v.1]),
+        "real_video": false,
+    }));
+    meta.training = serde_json::json!({ "runs": runs });
+    *r.meta_mut() = meta;
+    r.save(&a.out)?;
+    println!(
+        "{steps} steps; wrote {} (log {})",
+        a.out.display(),
+        log_path.display()
+    );
+    Ok(())
+}
