@@ -123,6 +123,8 @@ pub struct Summary {
 }
 
 struct Shared {
+    /// roll2midi's look-ahead beyond its rules, ns (queues are made that much longer).
+    lookahead: u64,
     frames: AtomicU64,
     position: AtomicU64,
     notes: AtomicU64,
@@ -140,6 +142,16 @@ pub struct Redub {
     opts: RedubOptions,
     pipeline: gst::Pipeline,
     shared: Arc<Shared>,
+}
+
+/// Nanoseconds roll2midi may hold back beyond its rules: learned mode's window, counted at
+/// 20 frames/s to be safe for any common rate.
+fn roll2midi_lookahead(e: &gst::Element) -> u64 {
+    if e.property::<crate::roll2midi::Mode>("mode") != crate::roll2midi::Mode::Learned {
+        return 0;
+    }
+    let window: u32 = e.property("window");
+    window as u64 * 50_000_000
 }
 
 /// Quote a path or value for a pipeline description.
@@ -248,7 +260,21 @@ impl Redub {
             })?
             .downcast::<gst::Pipeline>()
             .map_err(|_| anyhow!("not a pipeline"))?;
+        // Every branch after a tee must hold what roll2midi looks ahead, or preroll stalls:
+        // learned mode holds a window back.
+        let extra = pipeline
+            .by_name("r2m")
+            .map(|e| roll2midi_lookahead(&e))
+            .unwrap_or(0);
+        let mut it = pipeline.iterate_recurse();
+        while let Ok(Some(e)) = it.next() {
+            if e.factory().is_some_and(|f| f.name() == "queue") {
+                let t: u64 = e.property("max-size-time");
+                e.set_property("max-size-time", t + extra);
+            }
+        }
         let shared = Arc::new(Shared {
+            lookahead: extra,
             frames: AtomicU64::new(0),
             position: AtomicU64::new(u64::MAX),
             notes: AtomicU64::new(0),
@@ -378,7 +404,7 @@ impl Redub {
                 let q = make("queue")?;
                 q.set_property("max-size-buffers", 0u32);
                 q.set_property("max-size-bytes", 0u32);
-                q.set_property("max-size-time", 4_000_000_000u64);
+                q.set_property("max-size-time", 4_000_000_000u64 + shared.lookahead);
                 let chain = if fits {
                     vec![q]
                 } else {

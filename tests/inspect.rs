@@ -68,6 +68,11 @@ fn elements_document_their_properties() {
                 "smoothing",
                 "velocity",
                 "tail",
+                "mode",
+                "refiner",
+                "window",
+                "live-window",
+                "device",
             ],
         ),
         (

@@ -185,3 +185,25 @@ fn bad_input_gets_a_clear_error() {
     let e = Redub::new(o).err().unwrap().to_string();
     assert!(e.contains(".mp4"), "{e}");
 }
+
+#[test]
+fn both_roll2midi_modes_transcribe_a_rendered_performance() {
+    use gstpianola::core::metrics::onset_metrics;
+    init();
+    let dir = tmpdir("redub-modes");
+    let (midi, input) = short_performance(&dir, false);
+    let reference = smf_to_notes(&std::fs::read(&midi).unwrap()).unwrap();
+    for mode in ["rule-based", "learned"] {
+        let mut o = options(&input);
+        let out = dir.join(format!("{mode}.mid"));
+        o.midi_out = Some(out.clone());
+        // The shipped models: video2roll's and, for learned, the refiner.
+        o.roll2midi = format!("mode={mode}");
+        let s = Redub::new(o).unwrap().run(|_| {}).unwrap();
+        let est = smf_to_notes(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(est.len() as u64, s.notes);
+        let m = onset_metrics(&est, &reference, 0.1);
+        println!("{mode}: {m}");
+        assert!(m.f1 >= 0.9, "{mode}: {m}");
+    }
+}

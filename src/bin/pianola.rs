@@ -178,6 +178,10 @@ struct RedubArgs {
     /// Keep the input's own audio as a second track (default: replace it).
     #[arg(long)]
     keep_audio: bool,
+    /// How roll2midi decides the notes: rule-based or learned (see the README's ablation);
+    /// default: the element's default.
+    #[arg(long, value_parser = ["rule-based", "learned"])]
+    mode: Option<String>,
     /// No progress bar and no summary (errors still go to stderr).
     #[arg(short, long)]
     quiet: bool,
@@ -195,6 +199,11 @@ fn redub_options(a: &RedubArgs) -> Result<gstpianola::redub::RedubOptions> {
         model: a.model.clone(),
         keyboard: a.keyboard.clone(),
         keep_audio: a.keep_audio,
+        roll2midi: a
+            .mode
+            .as_ref()
+            .map(|m| format!("mode={m}"))
+            .unwrap_or_default(),
         ..Default::default()
     };
     for out in &a.output {

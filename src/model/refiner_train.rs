@@ -124,9 +124,7 @@ fn batch(
     n: usize,
     len: usize,
     rng: &mut crate::core::sim::rng::Rng,
-    inputs: i64,
-    outputs: i64,
-    keys: i64,
+    (inputs, outputs, keys): (i64, i64, i64),
     augment: f32,
 ) -> (Tensor, Tensor) {
     let total: usize = pairs.iter().map(|p| p.len()).sum();
@@ -213,9 +211,7 @@ pub fn train_gan(
             cfg.batch,
             len,
             &mut rng,
-            inputs,
-            outputs,
-            keys,
+            (inputs, outputs, keys),
             cfg.augment,
         );
         let (x, y) = (x.to_device(device), y.to_device(device));
