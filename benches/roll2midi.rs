@@ -55,7 +55,7 @@ fn strips(seconds: u32) -> (Vec<gst::Buffer>, gst::Caps) {
     .expect("write midi");
     let (p, sink) = gstpianola::pipeline::launch_with_appsink(
         &format!(
-            "pianosim location={} seed=9 canonical=true framerate=25/1 ! video/x-raw,format=GRAY8 ! appsink name=out sync=false",
+            "pianosim location={} seed=9 canonical=true framerate=25/1 ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false",
             midi.display()
         ),
         "out",

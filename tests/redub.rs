@@ -191,8 +191,29 @@ fn both_roll2midi_modes_transcribe_a_rendered_performance() {
     use gstpianola::core::metrics::onset_metrics;
     init();
     let dir = tmpdir("redub-modes");
-    let (midi, input) = short_performance(&dir, false);
-    let reference = smf_to_notes(&std::fs::read(&midi).unwrap()).unwrap();
+    // 12 s of procedural music rendered with its true key states (what the video shows).
+    let midi = dir.join("in.mid");
+    let notes = gstpianola::core::music::procedural(4, 12.0);
+    std::fs::write(
+        &midi,
+        gstpianola::core::midi::notes_to_smf(&notes, Some(0)).unwrap(),
+    )
+    .unwrap();
+    let (input, truth) = (dir.join("in.mp4"), dir.join("truth.mid"));
+    run(
+        &parse(&format!(
+            "pianosim name=s location={} seed=5 width=640 height=360 framerate=25/1 \
+             s.video ! videoconvert ! x264enc speed-preset=ultrafast bframes=0 ! mp4mux ! filesink location={} \
+             s.roll ! midienc ! filesink location={}",
+            midi.display(),
+            input.display(),
+            truth.display()
+        )),
+        std::time::Duration::from_secs(120),
+    )
+    .unwrap();
+    let reference = smf_to_notes(&std::fs::read(&truth).unwrap()).unwrap();
+    assert!(reference.len() > 20, "{} notes", reference.len());
     for mode in ["rule-based", "learned"] {
         let mut o = options(&input);
         let out = dir.join(format!("{mode}.mid"));
