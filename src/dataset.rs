@@ -210,18 +210,9 @@ pub fn roll_pair(
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default()
     ));
-    let o = crate::redub::RedubOptions {
-        input: video.to_path_buf(),
-        midi_out: Some(scratch.clone()),
-        device: "auto".into(),
-        model: model.map(Path::to_path_buf),
-        keyboard: corners.map(str::to_string),
-        keep_probabilities: true,
-        ..Default::default()
-    };
-    let run = crate::redub::Redub::new(o).and_then(|r| r.run(|_| {}));
+    let run = crate::redub::chain_probabilities(video, model, corners, "", &scratch);
     let _ = std::fs::remove_file(&scratch);
-    let probs = run?.probabilities;
+    let probs = run?;
     if probs.is_empty() {
         return Err(anyhow!("{}: no frames came out", video.display()));
     }

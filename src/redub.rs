@@ -547,3 +547,25 @@ impl Redub {
         Ok(())
     }
 }
+
+/// One video through the re-dub pipeline with only a MIDI output (`midi_out`): video2roll's
+/// probabilities of every frame with their times. `roll2midi` holds its properties.
+pub fn chain_probabilities(
+    video: &Path,
+    model: Option<&Path>,
+    corners: Option<&str>,
+    roll2midi: &str,
+    midi_out: &Path,
+) -> Result<Vec<(u64, ProbFrame)>> {
+    let o = RedubOptions {
+        input: video.to_path_buf(),
+        midi_out: Some(midi_out.to_path_buf()),
+        device: "auto".into(),
+        model: model.map(Path::to_path_buf),
+        keyboard: corners.map(str::to_string),
+        roll2midi: roll2midi.to_string(),
+        keep_probabilities: true,
+        ..Default::default()
+    };
+    Ok(Redub::new(o)?.run(|_| {})?.probabilities)
+}

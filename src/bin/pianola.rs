@@ -1153,28 +1153,6 @@ fn f1(p: f64, r: f64) -> f64 {
     }
 }
 
-/// One video through the product's own chain (`pianola redub`'s pipeline, MIDI out);
-/// returns the key-down probabilities of every frame with their times.
-fn run_chain(
-    video: &Path,
-    model: Option<&Path>,
-    corners: Option<&str>,
-    roll2midi: &str,
-    est_mid: &Path,
-) -> Result<Vec<(u64, gstpianola::core::roll::ProbFrame)>> {
-    let o = gstpianola::redub::RedubOptions {
-        input: video.to_path_buf(),
-        midi_out: Some(est_mid.to_path_buf()),
-        device: "auto".into(),
-        model: model.map(Path::to_path_buf),
-        keyboard: corners.map(str::to_string),
-        roll2midi: roll2midi.to_string(),
-        keep_probabilities: true,
-        ..Default::default()
-    };
-    Ok(gstpianola::redub::Redub::new(o)?.run(|_| {})?.probabilities)
-}
-
 /// Score one video; writes its estimated MIDI and roll picture under `out`.
 #[allow(clippy::too_many_arguments)]
 fn score_video(
@@ -1194,7 +1172,13 @@ fn score_video(
     use gstpianola::core::roll::{RollLayout, ValueFormat};
     std::fs::create_dir_all(&a.out_dir)?;
     let est_mid = a.out_dir.join(format!("{name}.est.mid"));
-    let probs = run_chain(video, a.model.as_deref(), corners, roll2midi, &est_mid)?;
+    let probs = gstpianola::redub::chain_probabilities(
+        video,
+        a.model.as_deref(),
+        corners,
+        roll2midi,
+        &est_mid,
+    )?;
     if probs.is_empty() {
         return Err(anyhow!("{}: no frames came out", video.display()));
     }

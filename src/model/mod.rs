@@ -213,6 +213,36 @@ pub fn sidecar(path: &std::path::Path) -> std::path::PathBuf {
     path.with_extension("json")
 }
 
+/// Read and parse the sidecar of the weights at `path`.
+pub fn read_sidecar<M>(
+    path: &std::path::Path,
+    parse: impl FnOnce(&serde_json::Value) -> Result<M, String>,
+) -> Result<M, ModelError> {
+    let side = sidecar(path);
+    let invalid = |why: String| ModelError::Invalid {
+        path: side.display().to_string(),
+        why,
+    };
+    let text = std::fs::read_to_string(&side).map_err(|e| {
+        invalid(format!(
+            "cannot read the sidecar ({e}); it must sit next to the weights"
+        ))
+    })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    parse(&json).map_err(invalid)
+}
+
+/// Write `json` as the sidecar of the weights at `path`.
+pub fn write_sidecar(path: &std::path::Path, json: &serde_json::Value) -> Result<(), ModelError> {
+    let side = sidecar(path);
+    let text = serde_json::to_string_pretty(json).unwrap_or_default();
+    std::fs::write(&side, text + "\n").map_err(|e| ModelError::Invalid {
+        path: side.display().to_string(),
+        why: e.to_string(),
+    })
+}
+
 /// Probabilities for one window: key down, and key struck (None for nets without onsets).
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyProbs {
@@ -266,20 +296,7 @@ impl Model {
                 hint: ": train one with `pianola train` or set the model property".into(),
             });
         }
-        let side = sidecar(path);
-        let text = std::fs::read_to_string(&side).map_err(|e| ModelError::Invalid {
-            path: side.display().to_string(),
-            why: format!("cannot read the model's sidecar ({e}); it must sit next to the weights"),
-        })?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ModelError::Invalid {
-                path: side.display().to_string(),
-                why: e.to_string(),
-            })?;
-        let meta = ModelMeta::from_json(&json).map_err(|why| ModelError::Invalid {
-            path: side.display().to_string(),
-            why,
-        })?;
+        let meta = read_sidecar(path, ModelMeta::from_json)?;
         if (meta.frames, meta.height, meta.width)
             != (
                 keynet::FRAMES as usize,
@@ -306,12 +323,7 @@ impl Model {
     /// Save weights (`.safetensors`) and the sidecar with `meta`.
     pub fn save(&self, path: &std::path::Path) -> Result<(), ModelError> {
         self.vs.save(path)?;
-        let side = sidecar(path);
-        let text = serde_json::to_string_pretty(&self.meta.to_json()).unwrap_or_default();
-        std::fs::write(&side, text + "\n").map_err(|e| ModelError::Invalid {
-            path: side.display().to_string(),
-            why: e.to_string(),
-        })
+        write_sidecar(path, &self.meta.to_json())
     }
 
     pub fn meta(&self) -> &ModelMeta {
@@ -400,4 +412,20 @@ pub fn search_paths(env: &str, file: &str) -> Vec<std::path::PathBuf> {
     }
     v.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")).join(file));
     v
+}
+
+/// The file a model property names, else the first of `defaults` that exists; the places looked
+/// in when there is none.
+pub fn locate(
+    setting: Option<&str>,
+    defaults: Vec<std::path::PathBuf>,
+) -> Result<std::path::PathBuf, Vec<std::path::PathBuf>> {
+    match setting {
+        Some(p) if !p.is_empty() => Ok(std::path::PathBuf::from(p)),
+        _ => defaults
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or(defaults),
+    }
 }

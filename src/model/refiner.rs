@@ -555,19 +555,7 @@ impl Refiner {
                 hint: ": train one with `pianola train-refiner` or set the refiner property".into(),
             });
         }
-        let side = super::sidecar(path);
-        let invalid = |why: String| ModelError::Invalid {
-            path: side.display().to_string(),
-            why,
-        };
-        let text = std::fs::read_to_string(&side).map_err(|e| {
-            invalid(format!(
-                "cannot read the refiner's sidecar ({e}); it must sit next to the weights"
-            ))
-        })?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        let meta = RefinerMeta::from_json(&json).map_err(invalid)?;
+        let meta = super::read_sidecar(path, RefinerMeta::from_json)?;
         let mut r = Refiner::new(meta, super::resolve(device)?);
         r.vs.load(path).map_err(|e| ModelError::Invalid {
             path: p.clone(),
@@ -579,12 +567,7 @@ impl Refiner {
     /// Save weights (`.safetensors`) and the sidecar with `meta`.
     pub fn save(&self, path: &std::path::Path) -> Result<(), super::ModelError> {
         self.vs.save(path)?;
-        let side = super::sidecar(path);
-        let text = serde_json::to_string_pretty(&self.meta.to_json()).unwrap_or_default();
-        std::fs::write(&side, text + "\n").map_err(|e| super::ModelError::Invalid {
-            path: side.display().to_string(),
-            why: e.to_string(),
-        })
+        super::write_sidecar(path, &self.meta.to_json())
     }
 
     pub fn meta(&self) -> &RefinerMeta {

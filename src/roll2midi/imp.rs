@@ -176,21 +176,17 @@ impl Roll2Midi {
         let device: DeviceChoice = s.device.parse().map_err(|e| {
             gst::error_msg!(gst::LibraryError::Settings, ("Bad device property: {e}"))
         })?;
-        let path = match &s.refiner {
-            Some(p) if !p.is_empty() => std::path::PathBuf::from(p),
-            _ => {
-                let all = default_refiner_paths();
-                all.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-                    gst::error_msg!(
-                        gst::ResourceError::NotFound,
-                        (
-                            "mode=learned needs a refiner and none was found (looked in {:?}). Set the refiner property to a .safetensors file (train one with `pianola train-refiner`) or use mode=rule-based",
-                            all
-                        )
+        let path = crate::model::locate(s.refiner.as_deref(), default_refiner_paths()).map_err(
+            |all| {
+                gst::error_msg!(
+                    gst::ResourceError::NotFound,
+                    (
+                        "mode=learned needs a refiner and none was found (looked in {:?}). Set the refiner property to a .safetensors file (train one with `pianola train-refiner`) or use mode=rule-based",
+                        all
                     )
-                })?
-            }
-        };
+                )
+            },
+        )?;
         let r = Refiner::load(&path, device).map_err(|e| {
             gst::error_msg!(
                 gst::ResourceError::OpenRead,

@@ -96,21 +96,15 @@ impl Video2Roll {
         let device: DeviceChoice = s.device.parse().map_err(|e| {
             gst::error_msg!(gst::LibraryError::Settings, ("Bad device property: {e}"))
         })?;
-        let path = match &s.model {
-            Some(p) if !p.is_empty() => PathBuf::from(p),
-            _ => {
-                let all = default_model_paths();
-                all.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-                    gst::error_msg!(
-                        gst::ResourceError::NotFound,
-                        (
-                            "No video2roll model found (looked in {:?}). Set the model property to a .safetensors file (train one with `pianola train`)",
-                            all
-                        )
-                    )
-                })?
-            }
-        };
+        let path = crate::model::locate(s.model.as_deref(), default_model_paths()).map_err(|all| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                (
+                    "No video2roll model found (looked in {:?}). Set the model property to a .safetensors file (train one with `pianola train`)",
+                    all
+                )
+            )
+        })?;
         if s.threads > 0 {
             tch::set_num_threads(s.threads as i32);
         }
