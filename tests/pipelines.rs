@@ -63,5 +63,5 @@ fn every_pipeline_parses_and_file_ones_run() {
         assert!(len > 100, "{name} wrote {len} bytes");
         ran += 1;
     }
-    assert!(ran >= 6, "{ran} file pipelines ran");
+    assert!(ran >= 7, "{ran} file pipelines ran");
 }
