@@ -1132,25 +1132,13 @@ struct EvalArgs {
 /// Totals of one or more scored videos.
 #[derive(Default)]
 struct Tally {
-    tp: u64,
-    fp: u64,
-    fn_: u64,
-    /// Frame counts of the output notes (what roll2midi decided), not of the probabilities.
-    notes: (u64, u64, u64),
-    onset: [(usize, usize, usize); 2],
+    /// video2roll's probabilities at 0.4.
+    probs: gstpianola::core::metrics::FrameMetrics,
+    /// The output notes (what roll2midi decided).
+    notes: gstpianola::core::metrics::FrameMetrics,
+    /// Note onsets at 50 and 100 ms.
+    onset: [gstpianola::core::metrics::NoteMetrics; 2],
     seconds: f64,
-}
-
-fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 { a / b } else { 0.0 }
-}
-
-fn f1(p: f64, r: f64) -> f64 {
-    if p + r > 0.0 {
-        2.0 * p * r / (p + r)
-    } else {
-        0.0
-    }
 }
 
 /// Score one video; writes its estimated MIDI and roll picture under `out`.
@@ -1166,7 +1154,7 @@ fn score_video(
     corners: Option<&str>,
     roll2midi: &str,
 ) -> Result<()> {
-    use gstpianola::core::metrics::onset_metrics;
+    use gstpianola::core::metrics::{frame_metrics, onset_metrics};
     use gstpianola::core::midi::smf_to_notes;
     use gstpianola::core::notes::{Note, notes_to_roll, retime};
     use gstpianola::core::roll::{RollLayout, ValueFormat};
@@ -1202,33 +1190,16 @@ fn score_video(
         .iter()
         .map(|r| r.frame.iter().map(|&v| v > 0).collect())
         .collect();
-    for (e, r) in est_rows.iter().zip(&ref_rows) {
-        for (&e, &r) in e.iter().zip(r) {
-            match (e, r) {
-                (true, true) => tally.tp += 1,
-                (true, false) => tally.fp += 1,
-                (false, true) => tally.fn_ += 1,
-                _ => {}
-            }
-        }
-    }
+    tally.probs = tally.probs.merge(&frame_metrics(&est_rows, &ref_rows));
     if let (Some(f), Some(l)) = (times.first(), times.last()) {
         tally.seconds += (l - f) as f64 / 1e9;
     }
     let est_all = smf_to_notes(&std::fs::read(&est_mid)?)?;
-    for (e, r) in notes_to_roll(&est_all, &layout, &times)
+    let note_rows: Vec<Vec<bool>> = notes_to_roll(&est_all, &layout, &times)
         .iter()
-        .zip(&ref_roll)
-    {
-        for (&e, &r) in e.frame.iter().zip(&r.frame) {
-            match (e > 0, r > 0) {
-                (true, true) => tally.notes.0 += 1,
-                (true, false) => tally.notes.1 += 1,
-                (false, true) => tally.notes.2 += 1,
-                _ => {}
-            }
-        }
-    }
+        .map(|r| r.frame.iter().map(|&v| v > 0).collect())
+        .collect();
+    tally.notes = tally.notes.merge(&frame_metrics(&note_rows, &ref_rows));
     let est: Vec<Note> = est_all
         .into_iter()
         .filter(|n| n.start >= lo && n.start < hi)
@@ -1238,10 +1209,7 @@ fn score_video(
         .filter(|n| n.start >= lo && n.start < hi)
         .collect();
     for (i, tol) in [0.05, 0.1].iter().enumerate() {
-        let m = onset_metrics(&est, &refn, *tol);
-        tally.onset[i].0 += m.matched;
-        tally.onset[i].1 += m.n_estimate;
-        tally.onset[i].2 += m.n_reference;
+        tally.onset[i] = tally.onset[i].merge(&onset_metrics(&est, &refn, *tol));
     }
     // Piano roll picture: reference only red, estimate only blue, both white; high keys up.
     if let Ok(pic) = gstpianola::core::picture::comparison(&est_rows, &ref_rows, 88, 1) {
@@ -1300,18 +1268,6 @@ fn eval_run(a: &EvalArgs, roll2midi: &str, suffix: &str) -> Result<(usize, Tally
     Ok((n, tally))
 }
 
-fn counts_f1((tp, fp, fn_): (u64, u64, u64)) -> (f64, f64, f64) {
-    let (tp, fp, fn_) = (tp as f64, fp as f64, fn_ as f64);
-    let (p, r) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
-    (p, r, f1(p, r))
-}
-
-fn onset_f1(t: &Tally, i: usize) -> (f64, f64, f64) {
-    let (m, e, rr) = t.onset[i];
-    let (p, r) = (ratio(m as f64, e as f64), ratio(m as f64, rr as f64));
-    (p, r, f1(p, r))
-}
-
 fn eval(a: &EvalArgs) -> Result<()> {
     if a.ablation {
         let mut rows = Vec::new();
@@ -1330,35 +1286,35 @@ fn eval(a: &EvalArgs) -> Result<()> {
         );
         println!("|---|---|---|---|---|---|");
         for (mode, _, t) in &rows {
-            let (p, r, f) = counts_f1(t.notes);
             println!(
-                "| {mode} | {p:.3} | {r:.3} | {f:.3} | {:.3} | {:.3} |",
-                onset_f1(t, 0).2,
-                onset_f1(t, 1).2
+                "| {mode} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                t.notes.precision, t.notes.recall, t.notes.f1, t.onset[0].f1, t.onset[1].f1
             );
         }
         println!(
             "(frame: the output notes' roll; probabilities >= 0.4 give frame F1 {:.3})",
-            counts_f1((rows[0].2.tp, rows[0].2.fp, rows[0].2.fn_)).2
+            rows[0].2.probs.f1
         );
         return Ok(());
     }
     let (n, tally) = eval_run(a, &a.roll2midi, "")?;
-    let (tp, fp, fn_) = (tally.tp as f64, tally.fp as f64, tally.fn_ as f64);
-    let (p, r) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
+    let (probs, notes) = (&tally.probs, &tally.notes);
     println!("{n} video(s), {:.1} min scored", tally.seconds / 60.0);
     println!("| level | P | R | Acc | F1 |");
     println!("|---|---|---|---|---|");
     println!(
-        "| frame (probabilities >= 0.4) | {p:.3} | {r:.3} | {:.3} | {:.3} |",
-        ratio(tp, tp + fp + fn_),
-        f1(p, r)
+        "| frame (probabilities >= 0.4) | {:.3} | {:.3} | {:.3} | {:.3} |",
+        probs.precision, probs.recall, probs.accuracy, probs.f1
     );
-    let (np, nr, nf) = counts_f1(tally.notes);
-    println!("| frame (output notes) | {np:.3} | {nr:.3} | | {nf:.3} |");
-    for (i, tol) in ["50 ms", "100 ms"].iter().enumerate() {
-        let (p, r, f) = onset_f1(&tally, i);
-        println!("| note onset {tol} | {p:.3} | {r:.3} | | {f:.3} |");
+    println!(
+        "| frame (output notes) | {:.3} | {:.3} | | {:.3} |",
+        notes.precision, notes.recall, notes.f1
+    );
+    for (m, tol) in tally.onset.iter().zip(["50 ms", "100 ms"]) {
+        println!(
+            "| note onset {tol} | {:.3} | {:.3} | | {:.3} |",
+            m.precision, m.recall, m.f1
+        );
     }
     println!(
         "estimated MIDI and roll pictures in {}",

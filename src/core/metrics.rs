@@ -60,6 +60,63 @@ pub struct NoteMetrics {
     pub n_reference: usize,
 }
 
+impl FrameMetrics {
+    /// Scores of (frame, key) counts, by the same rules as [`frame_metrics`].
+    pub fn from_counts(true_positives: u64, false_positives: u64, false_negatives: u64) -> Self {
+        let (t, p, n) = (
+            true_positives as f64,
+            false_positives as f64,
+            false_negatives as f64,
+        );
+        let precision = ratio(t, t + p);
+        let recall = ratio(t, t + n);
+        FrameMetrics {
+            precision,
+            recall,
+            accuracy: ratio(t, t + p + n),
+            f1: f_measure(precision, recall),
+            true_positives,
+            false_positives,
+            false_negatives,
+        }
+    }
+
+    /// The scores of both sets of frames together (counts summed before dividing, as
+    /// mir_eval does over frames).
+    pub fn merge(&self, other: &FrameMetrics) -> FrameMetrics {
+        FrameMetrics::from_counts(
+            self.true_positives + other.true_positives,
+            self.false_positives + other.false_positives,
+            self.false_negatives + other.false_negatives,
+        )
+    }
+}
+
+impl NoteMetrics {
+    /// Scores of note counts, by the same rules as [`onset_metrics`].
+    pub fn from_counts(matched: usize, n_estimate: usize, n_reference: usize) -> Self {
+        let precision = ratio(matched as f64, n_estimate as f64);
+        let recall = ratio(matched as f64, n_reference as f64);
+        NoteMetrics {
+            precision,
+            recall,
+            f1: f_measure(precision, recall),
+            matched,
+            n_estimate,
+            n_reference,
+        }
+    }
+
+    /// The scores of both note sets together (counts summed).
+    pub fn merge(&self, other: &NoteMetrics) -> NoteMetrics {
+        NoteMetrics::from_counts(
+            self.matched + other.matched,
+            self.n_estimate + other.n_estimate,
+            self.n_reference + other.n_reference,
+        )
+    }
+}
+
 /// `num / den`, or 0 when `den` is 0 (as mir_eval does for empty inputs).
 fn ratio(num: f64, den: f64) -> f64 {
     if den == 0.0 { 0.0 } else { num / den }
@@ -100,18 +157,7 @@ pub fn frame_metrics<E: AsRef<[bool]>, R: AsRef<[bool]>>(
             }
         }
     }
-    let (t, p, n) = (tp as f64, fp as f64, fn_ as f64);
-    let precision = ratio(t, t + p);
-    let recall = ratio(t, t + n);
-    FrameMetrics {
-        precision,
-        recall,
-        accuracy: ratio(t, t + p + n),
-        f1: f_measure(precision, recall),
-        true_positives: tp,
-        false_positives: fp,
-        false_negatives: fn_,
-    }
+    FrameMetrics::from_counts(tp, fp, fn_)
 }
 
 /// Size of a maximum matching between sorted onsets `est` and `rf` (one pitch) where a pair
@@ -187,16 +233,7 @@ pub fn onset_metrics(estimate: &[Note], reference: &[Note], onset_tolerance_s: f
         .zip(&rf)
         .map(|(e, r)| greedy_match_count(e, r, tol))
         .sum();
-    let precision = matched as f64 / n_estimate as f64;
-    let recall = matched as f64 / n_reference as f64;
-    NoteMetrics {
-        precision,
-        recall,
-        f1: f_measure(precision, recall),
-        matched,
-        n_estimate,
-        n_reference,
-    }
+    NoteMetrics::from_counts(matched, n_estimate, n_reference)
 }
 
 /// Shift all notes by `offset_ns` (signed): notes that would start before 0 are dropped, ends
@@ -248,6 +285,40 @@ impl fmt::Display for NoteMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_scores_are_those_of_the_frames_and_notes_together() {
+        let a = vec![vec![true, false, true], vec![false, false, true]];
+        let ra = vec![vec![true, true, false], vec![false, false, true]];
+        let b = vec![vec![false, true, false]];
+        let rb = vec![vec![false, true, true]];
+        let whole = frame_metrics(
+            &[a.clone(), b.clone()].concat(),
+            &[ra.clone(), rb.clone()].concat(),
+        );
+        assert_eq!(frame_metrics(&a, &ra).merge(&frame_metrics(&b, &rb)), whole);
+        let n = |pitch, ms: u64| Note {
+            pitch,
+            velocity: 100,
+            start: ms * 1_000_000,
+            end: ms * 1_000_000 + 100_000_000,
+        };
+        let (ea, rfa) = (vec![n(60, 0), n(62, 500)], vec![n(60, 10)]);
+        let (eb, rfb) = (vec![n(64, 0)], vec![n(64, 30), n(65, 900)]);
+        let whole = onset_metrics(
+            &[ea.clone(), eb.clone()].concat(),
+            &[rfa.clone(), rfb.clone()].concat(),
+            0.05,
+        );
+        assert_eq!(
+            onset_metrics(&ea, &rfa, 0.05).merge(&onset_metrics(&eb, &rfb, 0.05)),
+            whole
+        );
+        assert_eq!(
+            NoteMetrics::from_counts(0, 0, 3),
+            onset_metrics(&[], &rfb, 0.05).merge(&onset_metrics(&[], &[n(1, 0)], 0.05))
+        );
+    }
     use crate::core::notes::MSECOND;
 
     fn close(a: f64, b: f64) -> bool {

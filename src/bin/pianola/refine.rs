@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 
+use gstpianola::core::metrics::{FrameMetrics, frame_metrics};
 use gstpianola::core::refine::{WindowPlan, refine_all};
 use gstpianola::model::refiner::{Refiner, RefinerArch, RefinerMeta};
 use gstpianola::model::refiner_train::{GanConfig, RollPair, load_pair, save_pair, train_gan};
@@ -90,29 +91,11 @@ fn pairs_of(
     Ok(out)
 }
 
-/// Frame-level counts of `rows >= 0.5` against `target` on the key-down channel.
-fn frame_counts(rows: &[Vec<f32>], target: &[Vec<f32>], keys: usize) -> (u64, u64, u64) {
-    let (mut tp, mut fp, mut fn_) = (0, 0, 0);
-    for (r, t) in rows.iter().zip(target) {
-        for k in 0..keys {
-            match (r[k] >= 0.5, t[k] > 0.5) {
-                (true, true) => tp += 1,
-                (true, false) => fp += 1,
-                (false, true) => fn_ += 1,
-                _ => {}
-            }
-        }
-    }
-    (tp, fp, fn_)
-}
-
-fn f1((tp, fp, fn_): (u64, u64, u64)) -> f64 {
-    let d = 2 * tp + fp + fn_;
-    if d == 0 {
-        1.0
-    } else {
-        2.0 * tp as f64 / d as f64
-    }
+/// The key-down channel of `rows` at 0.5 (values before `keys`), as rows of keys.
+fn key_down(rows: &[Vec<f32>], keys: usize) -> Vec<Vec<bool>> {
+    rows.iter()
+        .map(|r| r[..keys].iter().map(|&v| v >= 0.5).collect())
+        .collect()
 }
 
 /// Frame F1 (key down at 0.5) of the raw input and of the refined roll on `pairs`, with the
@@ -120,21 +103,17 @@ fn f1((tp, fp, fn_): (u64, u64, u64)) -> f64 {
 fn validate(r: &Refiner, pairs: &[(String, RollPair)], window: usize) -> Result<(f64, f64)> {
     let keys = r.meta().keys;
     let inputs = r.input_values();
-    let (mut raw, mut refined) = ((0, 0, 0), (0, 0, 0));
-    let add = |a: &mut (u64, u64, u64), b: (u64, u64, u64)| {
-        a.0 += b.0;
-        a.1 += b.1;
-        a.2 += b.2;
-    };
+    let (mut raw, mut refined) = (FrameMetrics::default(), FrameMetrics::default());
     for (_, p) in pairs {
         let input: Vec<Vec<f32>> = p.input.iter().map(|f| f[..inputs].to_vec()).collect();
         let out = refine_all(&input, WindowPlan::half_overlap(window), &mut |w| {
             r.refine(w)
         })?;
-        add(&mut raw, frame_counts(&p.input, &p.target, keys));
-        add(&mut refined, frame_counts(&out, &p.target, keys));
+        let truth = key_down(&p.target, keys);
+        raw = raw.merge(&frame_metrics(&key_down(&p.input, keys), &truth));
+        refined = refined.merge(&frame_metrics(&key_down(&out, keys), &truth));
     }
-    Ok((f1(raw), f1(refined)))
+    Ok((raw.f1, refined.f1))
 }
 
 pub fn train_refiner(a: &TrainRefinerArgs) -> Result<()> {
