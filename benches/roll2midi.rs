@@ -24,14 +24,15 @@ fn refiner(arch: RefinerArch) -> Refiner {
 fn bench_refiner(arch: RefinerArch, window: usize, frames: usize) {
     let r = refiner(arch);
     let values = r.input_values();
-    let mut w = Windowed::new(WindowPlan::half_overlap(window), values).expect("plan");
+    let mut w =
+        Windowed::new(WindowPlan::half_overlap(window), values, r.output_values()).expect("plan");
     let t0 = Instant::now();
     let mut out = 0;
     for i in 0..frames {
         let f: Vec<f32> = (0..values)
             .map(|k| ((i * 7 + k * 13) % 100) as f32 / 100.0)
             .collect();
-        out += w.push(f, &mut |x| r.refine(x)).expect("refine").len();
+        out += w.push(f, (), &mut |x| r.refine(x)).expect("refine").len();
     }
     out += w.finish(&mut |x| r.refine(x)).expect("refine").len();
     assert_eq!(out, frames);

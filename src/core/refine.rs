@@ -76,16 +76,18 @@ pub fn crossfade_weight(i: usize, len: usize) -> f32 {
     (i + 1).min(len - i) as f32
 }
 
-/// Streaming windowed refinement.
+/// Streaming windowed refinement. Each frame carries a tag of the caller's (its time, say)
+/// that comes back with its refined frame.
 #[derive(Debug)]
-pub struct Windowed {
+pub struct Windowed<T = ()> {
     plan: WindowPlan,
-    values: usize,
+    /// Values per input and per output frame.
+    values: (usize, usize),
     /// Input frames from index `base` on.
     input: VecDeque<Vec<f32>>,
     base: u64,
-    /// Weighted sums and weights of frames from index `n_out` on.
-    acc: VecDeque<(Vec<f32>, f32)>,
+    /// Weighted sums, weights and tags of frames from index `n_out` on.
+    acc: VecDeque<(Vec<f32>, f32, T)>,
     n_out: u64,
     n_pushed: u64,
     /// Start of the next full window.
@@ -97,12 +99,17 @@ pub struct Windowed {
 /// The model: frames of a window in, as many refined frames out.
 pub type ModelFn<'a> = dyn FnMut(&[&[f32]]) -> Result<Vec<Vec<f32>>, String> + 'a;
 
-impl Windowed {
-    pub fn new(plan: WindowPlan, values: usize) -> Result<Windowed, RefineError> {
+impl<T> Windowed<T> {
+    /// Frames of `values_in` values in, of `values_out` out.
+    pub fn new(
+        plan: WindowPlan,
+        values_in: usize,
+        values_out: usize,
+    ) -> Result<Windowed<T>, RefineError> {
         plan.validate()?;
         Ok(Windowed {
             plan,
-            values,
+            values: (values_in, values_out),
             input: VecDeque::new(),
             base: 0,
             acc: VecDeque::new(),
@@ -119,28 +126,24 @@ impl Windowed {
 
     /// Forget everything (flush, seek).
     pub fn reset(&mut self) {
-        *self = Windowed::new(self.plan, self.values).expect("plan was validated");
+        *self = Windowed::new(self.plan, self.values.0, self.values.1).expect("plan was validated");
     }
 
-    /// Frames pushed but not yet output.
-    pub fn pending(&self) -> usize {
-        (self.n_pushed - self.n_out) as usize
-    }
-
-    /// Add a frame; returns the refined frames that became final, in order.
+    /// Add a frame; returns the refined frames that became final, in order, with their tags.
     pub fn push(
         &mut self,
         frame: Vec<f32>,
+        tag: T,
         model: &mut ModelFn<'_>,
-    ) -> Result<Vec<Vec<f32>>, RefineError> {
-        if frame.len() != self.values {
+    ) -> Result<Vec<(T, Vec<f32>)>, RefineError> {
+        if frame.len() != self.values.0 {
             return Err(RefineError::Values {
                 got: frame.len(),
-                expected: self.values,
+                expected: self.values.0,
             });
         }
         self.input.push_back(frame);
-        self.acc.push_back((vec![0.0; self.values], 0.0));
+        self.acc.push_back((vec![0.0; self.values.1], 0.0, tag));
         self.n_pushed += 1;
         while self.next_start + self.plan.window as u64 <= self.n_pushed {
             self.run(self.next_start, self.plan.window, false, model)?;
@@ -160,7 +163,7 @@ impl Windowed {
     /// End of stream: when frames at the end were in no full window, one last window aligned
     /// to the last frame, faded in from the first frame not yet output; then every pending
     /// frame.
-    pub fn finish(&mut self, model: &mut ModelFn<'_>) -> Result<Vec<Vec<f32>>, RefineError> {
+    pub fn finish(&mut self, model: &mut ModelFn<'_>) -> Result<Vec<(T, Vec<f32>)>, RefineError> {
         if self.covered < self.n_pushed {
             let len = (self.plan.window as u64).min(self.n_pushed);
             let start = self.n_pushed - len;
@@ -185,12 +188,12 @@ impl Windowed {
             .map(|f| f.as_slice())
             .collect();
         let out = model(&frames).map_err(RefineError::Model)?;
-        if out.len() != len || out.iter().any(|f| f.len() != self.values) {
+        if out.len() != len || out.iter().any(|f| f.len() != self.values.1) {
             return Err(RefineError::ModelShape {
                 got: out.len(),
                 got_values: out.first().map(|f| f.len()).unwrap_or(0),
                 expected: len,
-                expected_values: self.values,
+                expected_values: self.values.1,
             });
         }
         for (i, f) in out.into_iter().enumerate() {
@@ -205,7 +208,7 @@ impl Windowed {
             } else {
                 crossfade_weight(i, len)
             };
-            let (sum, weight) = &mut self.acc[(idx - self.n_out) as usize];
+            let (sum, weight, _) = &mut self.acc[(idx - self.n_out) as usize];
             for (s, v) in sum.iter_mut().zip(f) {
                 *s += w * v;
             }
@@ -214,17 +217,20 @@ impl Windowed {
         Ok(())
     }
 
-    fn emit(&mut self, until: u64) -> Vec<Vec<f32>> {
+    fn emit(&mut self, until: u64) -> Vec<(T, Vec<f32>)> {
         let mut out = Vec::new();
         while self.n_out < until {
-            let Some((sum, w)) = self.acc.pop_front() else {
+            let Some((sum, w, tag)) = self.acc.pop_front() else {
                 break;
             };
-            out.push(if w > 0.0 {
-                sum.into_iter().map(|s| s / w).collect()
-            } else {
-                sum
-            });
+            out.push((
+                tag,
+                if w > 0.0 {
+                    sum.into_iter().map(|s| s / w).collect()
+                } else {
+                    sum
+                },
+            ));
             self.n_out += 1;
         }
         out
@@ -236,15 +242,16 @@ impl Windowed {
 pub fn refine_all(
     frames: &[Vec<f32>],
     plan: WindowPlan,
+    values_out: usize,
     model: &mut ModelFn<'_>,
 ) -> Result<Vec<Vec<f32>>, RefineError> {
     let values = frames.first().map(|f| f.len()).unwrap_or(0);
-    let mut w = Windowed::new(plan, values)?;
+    let mut w = Windowed::new(plan, values, values_out)?;
     let mut out = Vec::with_capacity(frames.len());
     for f in frames {
-        out.extend(w.push(f.clone(), model)?);
+        out.extend(w.push(f.clone(), (), model)?.into_iter().map(|(_, f)| f));
     }
-    out.extend(w.finish(model)?);
+    out.extend(w.finish(model)?.into_iter().map(|(_, f)| f));
     Ok(out)
 }
 
@@ -349,7 +356,7 @@ mod tests {
                 };
                 for n in [0, 1, 2, window - 1, window, window + 1, 3 * window + 5] {
                     let input = ramp(n, 3);
-                    let out = refine_all(&input, plan, &mut id).unwrap();
+                    let out = refine_all(&input, plan, 3, &mut id).unwrap();
                     assert_eq!(out.len(), n, "window {window} hop {hop} n {n}");
                     for (a, b) in out.iter().zip(&input) {
                         for (x, y) in a.iter().zip(b) {
@@ -364,7 +371,7 @@ mod tests {
     #[test]
     fn frames_come_out_once_their_last_window_ran() {
         let plan = WindowPlan::half_overlap(8);
-        let mut w = Windowed::new(plan, 1).unwrap();
+        let mut w = Windowed::new(plan, 1, 1).unwrap();
         let mut calls = 0;
         let mut out = 0;
         let mut model = |f: &[&[f32]]| {
@@ -372,8 +379,12 @@ mod tests {
             Ok(f.iter().map(|x| x.to_vec()).collect())
         };
         for i in 0..22 {
-            let got = w.push(vec![i as f32], &mut model).unwrap();
-            out += got.len();
+            let got = w.push(vec![i as f32], i, &mut model).unwrap();
+            // Each frame comes back with its own tag, in order.
+            for (tag, f) in &got {
+                assert_eq!((*tag, f[0]), (out, out as f32));
+                out += 1;
+            }
             // Never waits longer than the reported look-ahead.
             assert!(i + 1 - out <= plan.latency_frames(), "frame {i}: {out} out");
         }
@@ -392,7 +403,7 @@ mod tests {
             k += 1.0;
             Ok(vec![vec![k]; f.len()])
         };
-        let out = refine_all(&vec![vec![0.0]; 43], plan, &mut model).unwrap();
+        let out = refine_all(&vec![vec![0.0]; 43], plan, 1, &mut model).unwrap();
         assert_eq!(out.len(), 43);
         // Seven full windows and one aligned to the end.
         assert_eq!(k, 8.0);
@@ -402,6 +413,16 @@ mod tests {
             .fold(0.0f32, f32::max);
         // Hard cuts would jump by 1; cross-fading spreads each change over the overlap.
         assert!(max_step < 0.35, "largest step {max_step}");
+    }
+
+    #[test]
+    fn output_frames_may_be_narrower_than_input_frames() {
+        // Two channels in (key down, onset), the first one out.
+        let mut first = |w: &[&[f32]]| Ok(w.iter().map(|f| f[..1].to_vec()).collect());
+        let input: Vec<Vec<f32>> = (0..11).map(|i| vec![i as f32, -1.0]).collect();
+        let out = refine_all(&input, WindowPlan::half_overlap(4), 1, &mut first).unwrap();
+        let expect: Vec<Vec<f32>> = (0..11).map(|i| vec![i as f32]).collect();
+        assert_eq!(out, expect);
     }
 
     #[test]
@@ -426,24 +447,24 @@ mod tests {
 
     #[test]
     fn bad_plans_and_shapes_are_errors() {
-        assert!(Windowed::new(WindowPlan { window: 1, hop: 1 }, 1).is_err());
-        assert!(Windowed::new(WindowPlan { window: 4, hop: 5 }, 1).is_err());
-        let mut w = Windowed::new(WindowPlan::half_overlap(2), 2).unwrap();
+        assert!(Windowed::<()>::new(WindowPlan { window: 1, hop: 1 }, 1, 1).is_err());
+        assert!(Windowed::<()>::new(WindowPlan { window: 4, hop: 5 }, 1, 1).is_err());
+        let mut w = Windowed::new(WindowPlan::half_overlap(2), 2, 2).unwrap();
         let mut short = |f: &[&[f32]]| Ok(vec![vec![0.0]; f.len()]);
         assert!(matches!(
-            w.push(vec![0.0], &mut short),
+            w.push(vec![0.0], (), &mut short),
             Err(RefineError::Values { .. })
         ));
-        w.push(vec![0.0, 0.0], &mut short).unwrap();
+        w.push(vec![0.0, 0.0], (), &mut short).unwrap();
         assert!(matches!(
-            w.push(vec![0.0, 0.0], &mut short),
+            w.push(vec![0.0, 0.0], (), &mut short),
             Err(RefineError::ModelShape { .. })
         ));
         let mut failing = |_: &[&[f32]]| Err("out of memory".to_string());
-        let mut w = Windowed::new(WindowPlan::half_overlap(2), 1).unwrap();
-        w.push(vec![0.0], &mut failing).unwrap();
+        let mut w = Windowed::new(WindowPlan::half_overlap(2), 1, 1).unwrap();
+        w.push(vec![0.0], (), &mut failing).unwrap();
         assert_eq!(
-            w.push(vec![0.0], &mut failing),
+            w.push(vec![0.0], (), &mut failing),
             Err(RefineError::Model("out of memory".into()))
         );
     }

@@ -136,9 +136,19 @@ struct State {
     next_pts: Option<gst::ClockTime>,
     /// MIDI output: time up to which ticks and events were sent.
     midi_pos: Option<gst::ClockTime>,
-    /// Learned mode: the windows in flight and the times of their pending frames.
-    windows: Option<Windowed>,
-    pending_times: std::collections::VecDeque<FrameTime>,
+    /// Learned mode: the windows in flight, each frame tagged with its time.
+    windows: Option<Windowed<FrameTime>>,
+}
+
+impl State {
+    /// Start a new stream: nothing pending, no MIDI position.
+    fn reset_stream(&mut self) {
+        self.tracker.reset();
+        self.midi_pos = None;
+        if let Some(w) = self.windows.as_mut() {
+            w.reset();
+        }
+    }
 }
 
 pub struct Roll2Midi {
@@ -210,6 +220,22 @@ impl Roll2Midi {
         self.sinkpad.peer_query(&mut q) && q.result().0
     }
 
+    /// Run `f` with the loaded refiner; an element error when there is none.
+    fn with_refiner<R>(
+        &self,
+        f: impl FnOnce(&Refiner) -> Result<R, crate::core::refine::RefineError>,
+    ) -> Result<R, gst::FlowError> {
+        let guard = self.refiner();
+        let Some(r) = guard.as_ref() else {
+            gst::element_imp_error!(self, gst::CoreError::StateChange, ("No refiner loaded"));
+            return Err(gst::FlowError::Error);
+        };
+        f(r).map_err(|e| {
+            gst::element_imp_error!(self, gst::LibraryError::Failed, ("Refiner: {e}"));
+            gst::FlowError::Error
+        })
+    }
+
     /// Feed one probability frame through the refiner (learned mode) and the tracker.
     fn track(
         &self,
@@ -218,45 +244,43 @@ impl Roll2Midi {
         time: FrameTime,
     ) -> Result<Vec<TrackedFrame>, gst::FlowError> {
         let Some(windows) = state.windows.as_mut() else {
-            return state.tracker.push(frame, time).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
-                gst::FlowError::Error
-            });
+            return self.push_tracker(state, vec![(time, frame)]);
         };
-        let guard = self.refiner();
-        let Some(r) = guard.as_ref() else {
-            gst::element_imp_error!(self, gst::CoreError::StateChange, ("No refiner loaded"));
-            return Err(gst::FlowError::Error);
-        };
-        let mut values = frame.frame;
-        if r.meta().inputs == 2 {
-            values.extend(
-                frame
-                    .onset
-                    .unwrap_or_else(|| vec![0.0; state.in_layout.keys]),
-            );
-        }
-        state.pending_times.push_back(time);
-        let refined = windows.push(values, &mut |w| r.refine(w)).map_err(|e| {
-            gst::element_imp_error!(self, gst::LibraryError::Failed, ("Refiner: {e}"));
-            gst::FlowError::Error
+        let keys = state.in_layout.keys;
+        let refined = self.with_refiner(|r| {
+            let mut values = frame.frame;
+            if r.meta().inputs == 2 {
+                values.extend(frame.onset.unwrap_or_else(|| vec![0.0; keys]));
+            }
+            windows.push(values, time, &mut |w| r.refine(w))
         })?;
-        drop(guard);
-        self.track_refined(state, refined)
+        self.push_refined(state, refined)
     }
 
     /// Refined frames (key down, then onsets when the refiner gives them) into the tracker.
-    fn track_refined(
+    fn push_refined(
         &self,
         state: &mut State,
-        refined: Vec<Vec<f32>>,
+        refined: Vec<(FrameTime, Vec<f32>)>,
     ) -> Result<Vec<TrackedFrame>, gst::FlowError> {
         let keys = state.in_layout.keys;
+        let frames = refined
+            .into_iter()
+            .map(|(time, mut v)| {
+                let onset = (v.len() >= 2 * keys).then(|| v.split_off(keys));
+                (time, ProbFrame { frame: v, onset })
+            })
+            .collect();
+        self.push_tracker(state, frames)
+    }
+
+    fn push_tracker(
+        &self,
+        state: &mut State,
+        frames: Vec<(FrameTime, ProbFrame)>,
+    ) -> Result<Vec<TrackedFrame>, gst::FlowError> {
         let mut out = Vec::new();
-        for mut v in refined {
-            let time = state.pending_times.pop_front().unwrap_or_default();
-            let onset = (v.len() >= 2 * keys).then(|| v.split_off(keys));
-            let frame = ProbFrame { frame: v, onset };
+        for (time, frame) in frames {
             out.extend(state.tracker.push(frame, time).map_err(|e| {
                 gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
                 gst::FlowError::Error
@@ -403,32 +427,16 @@ impl Roll2Midi {
                 return Ok(gst::FlowSuccess::Ok);
             };
             // Learned mode: the last window, aligned to the last frame; nothing is dropped.
-            let mut early = Vec::new();
+            let mut frames = Vec::new();
             if let Some(w) = state.windows.as_mut() {
-                let refined = {
-                    let guard = self.refiner();
-                    match guard.as_ref() {
-                        Some(r) => w.finish(&mut |x| r.refine(x)),
-                        None => Ok(Vec::new()),
-                    }
-                };
-                let refined = refined.map_err(|e| {
-                    gst::element_imp_error!(self, gst::LibraryError::Failed, ("Refiner: {e}"));
-                    gst::FlowError::Error
-                })?;
-                early = self.track_refined(state, refined)?;
+                let refined = self.with_refiner(|r| w.finish(&mut |x| r.refine(x)))?;
+                frames = self.push_refined(state, refined)?;
             }
-            let (frames, tail) = state.tracker.finish();
-            early.extend(frames);
-            let frames = early;
+            let (last, tail) = state.tracker.finish();
+            frames.extend(last);
             let end = state.next_pts;
             let out = self.render(state, frames, tail, end);
-            state.tracker.reset();
-            state.midi_pos = None;
-            if let Some(w) = state.windows.as_mut() {
-                w.reset();
-            }
-            state.pending_times.clear();
+            state.reset_stream();
             out
         };
         self.push_all(out)
@@ -502,7 +510,6 @@ impl Roll2Midi {
             next_pts: None,
             midi_pos: None,
             windows,
-            pending_times: Default::default(),
         });
         if !self.srcpad.push_event(gst::event::Caps::new(&out_caps)) {
             return Err(gst::loggable_error!(CAT, "downstream refused {out_caps}"));
@@ -520,7 +527,7 @@ impl Roll2Midi {
         settings: &Settings,
         layout: &RollLayout,
         framerate: gst::Fraction,
-    ) -> Result<Windowed, gst::LoggableError> {
+    ) -> Result<Windowed<FrameTime>, gst::LoggableError> {
         let guard = self.refiner();
         let Some(r) = guard.as_ref() else {
             gst::element_imp_error!(
@@ -568,6 +575,7 @@ impl Roll2Midi {
         Windowed::new(
             WindowPlan::half_overlap(window as usize),
             m.inputs * layout.keys,
+            m.outputs * layout.keys,
         )
         .map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{e}"));
@@ -593,13 +601,8 @@ impl Roll2Midi {
             }
             EventView::FlushStop(_) => {
                 if let Some(s) = self.state().as_mut() {
-                    s.tracker.reset();
+                    s.reset_stream();
                     s.next_pts = None;
-                    s.midi_pos = None;
-                    if let Some(w) = s.windows.as_mut() {
-                        w.reset();
-                    }
-                    s.pending_times.clear();
                 }
                 gst::Pad::event_default(pad, Some(&*self.obj()), event)
             }

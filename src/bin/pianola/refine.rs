@@ -106,9 +106,8 @@ fn validate(r: &Refiner, pairs: &[(String, RollPair)], window: usize) -> Result<
     let (mut raw, mut refined) = (FrameMetrics::default(), FrameMetrics::default());
     for (_, p) in pairs {
         let input: Vec<Vec<f32>> = p.input.iter().map(|f| f[..inputs].to_vec()).collect();
-        let out = refine_all(&input, WindowPlan::half_overlap(window), &mut |w| {
-            r.refine(w)
-        })?;
+        let plan = WindowPlan::half_overlap(window);
+        let out = refine_all(&input, plan, r.output_values(), &mut |w| r.refine(w))?;
         let truth = key_down(&p.target, keys);
         raw = raw.merge(&frame_metrics(&key_down(&p.input, keys), &truth));
         refined = refined.merge(&frame_metrics(&key_down(&out, keys), &truth));
