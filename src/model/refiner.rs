@@ -371,11 +371,18 @@ impl ModuleT for Discriminator {
     }
 }
 
-/// Input `[N, C, keys, frames]` float from frames of `C * keys` values.
+/// Input `[1, C, keys, frames]` float from frames of `C * keys` values.
 pub fn frames_to_tensor(frames: &[&[f32]], channels: i64, keys: i64) -> Tensor {
     let flat: Vec<f32> = frames.iter().flat_map(|f| f.iter().copied()).collect();
-    Tensor::from_slice(&flat)
-        .reshape([1, frames.len() as i64, channels, keys])
+    windows_to_tensor(&flat, 1, channels, keys)
+}
+
+/// `[n, C, keys, frames]` from `n` windows of equal length, each frames of `C * keys` values,
+/// flattened one after the other.
+pub fn windows_to_tensor(flat: &[f32], n: i64, channels: i64, keys: i64) -> Tensor {
+    let frames = flat.len() as i64 / (n * channels * keys).max(1);
+    Tensor::from_slice(flat)
+        .reshape([n, frames, channels, keys])
         .permute([0, 2, 3, 1])
         .contiguous()
 }

@@ -11,7 +11,7 @@ use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Kind, Tensor};
 
 use super::ModelError;
-use super::refiner::{Discriminator, Refiner};
+use super::refiner::{Discriminator, Refiner, windows_to_tensor};
 
 /// Audeo's weights of the generator loss.
 pub const ADVERSARIAL_WEIGHT: f64 = 0.001;
@@ -153,16 +153,10 @@ fn batch(
             ys.extend_from_slice(&pick.target[j]);
         }
     }
-    let shape = |c: i64| [n as i64, len as i64, c, keys];
-    let x = Tensor::from_slice(&xs)
-        .reshape(shape(inputs))
-        .permute([0, 2, 3, 1])
-        .contiguous();
-    let y = Tensor::from_slice(&ys)
-        .reshape(shape(outputs))
-        .permute([0, 2, 3, 1])
-        .contiguous();
-    (x, y)
+    (
+        windows_to_tensor(&xs, n as i64, inputs, keys),
+        windows_to_tensor(&ys, n as i64, outputs, keys),
+    )
 }
 
 /// Train `generator` on `pairs`; resumes the discriminator from its file when `resume`.
