@@ -140,31 +140,24 @@ pub fn train_refiner(a: &TrainRefinerArgs) -> Result<()> {
         Refiner::new(RefinerMeta::new(arch), device)
     };
     let mut meta = r.meta().clone();
-    // The input must match what video2roll gives: no onset channel, one input.
-    let channels = train
-        .first()
-        .map(|(_, p)| p.input.first().map(Vec::len).unwrap_or(0) / meta.keys)
-        .unwrap_or(1);
-    if channels < meta.inputs {
+    // Every clip's probabilities must carry the channels the refiner takes (a video2roll net
+    // without an onset head gives one), and its truth the channels it gives.
+    let (need_in, need_out) = (r.input_values(), r.output_values());
+    if let Some((name, p)) = train.iter().chain(&val).find(|(_, p)| {
+        p.input.iter().any(|f| f.len() < need_in) || p.target.iter().any(|f| f.len() < need_out)
+    }) {
+        let got = p.input.first().map(Vec::len).unwrap_or(0) / meta.keys;
         return Err(anyhow!(
-            "the probabilities have {channels} channel(s); a {} refiner needs {}",
-            arch.name(),
+            "{name}: the probabilities have {got} channel(s); a {} refiner needs {}",
+            meta.arch.name(),
             meta.inputs
         ));
     }
     let pairs: Vec<RollPair> = train
         .iter()
         .map(|(_, p)| RollPair {
-            input: p
-                .input
-                .iter()
-                .map(|f| f[..r.input_values()].to_vec())
-                .collect(),
-            target: p
-                .target
-                .iter()
-                .map(|f| f[..r.output_values()].to_vec())
-                .collect(),
+            input: p.input.iter().map(|f| f[..need_in].to_vec()).collect(),
+            target: p.target.iter().map(|f| f[..need_out].to_vec()).collect(),
         })
         .collect();
     let log_path = a.out.with_extension("log.tsv");
