@@ -82,14 +82,11 @@ fn element_throughput(gray: &[u8]) {
     i420.resize(w * h * 3 / 2, 128);
     let frame = gst::Buffer::from_mut_slice(i420);
     let n = 900u64;
-    let p = gst::parse::launch("appsrc name=src format=time ! pianocrop ! fakesink")
-        .expect("pipeline")
-        .downcast::<gst::Pipeline>()
-        .expect("pipeline");
-    let src = p
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .expect("appsrc");
+    let (p, src) = gstpianola::pipeline::launch_with_appsrc(
+        "appsrc name=src format=time ! pianocrop ! fakesink",
+        "src",
+    )
+    .expect("pipeline");
     src.set_caps(Some(
         &gst_video::VideoCapsBuilder::new()
             .format(gst_video::VideoFormat::I420)
@@ -98,7 +95,6 @@ fn element_throughput(gray: &[u8]) {
             .framerate(gst::Fraction::new(25, 1))
             .build(),
     ));
-    src.set_property("max-bytes", 0u64);
     for i in 0..n {
         let mut b = frame.copy();
         let m = b.get_mut().expect("writable");
@@ -138,16 +134,13 @@ fn bach_report() {
         [1258.0, 450.0],
         [24.0, 434.0],
     ];
-    let p = gst::parse::launch(&format!(
-        "filesrc location=\"{path}\" ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false"
-    ))
-    .expect("pipeline")
-    .downcast::<gst::Pipeline>()
+    let (p, sink) = gstpianola::pipeline::launch_with_appsink(
+        &format!(
+            "filesrc location=\"{path}\" ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false"
+        ),
+        "out",
+    )
     .expect("pipeline");
-    let sink = p
-        .by_name("out")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .expect("appsink");
     p.set_state(gst::State::Playing).expect("play");
     let (mut next, mut worst, mut found, mut frames) = (0u64, 0f64, 0, 0);
     while let Ok(sample) = sink.pull_sample() {

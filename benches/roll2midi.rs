@@ -77,18 +77,14 @@ fn strips(seconds: u32) -> (Vec<gst::Buffer>, gst::Caps) {
 }
 
 fn bench_chain(mode: &str, bufs: &[gst::Buffer], caps: &gst::Caps) {
-    let p = gst::parse::launch(&format!(
-        "appsrc name=src format=time ! video2roll ! roll2midi mode={mode} ! fakesink sync=false"
-    ))
-    .expect("pipeline")
-    .downcast::<gst::Pipeline>()
+    let (p, src) = gstpianola::pipeline::launch_with_appsrc(
+        &format!(
+            "appsrc name=src format=time ! video2roll ! roll2midi mode={mode} ! fakesink sync=false"
+        ),
+        "src",
+    )
     .expect("pipeline");
-    let src = p
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .expect("appsrc");
     src.set_caps(Some(caps));
-    src.set_max_bytes(0);
     for b in bufs {
         src.push_buffer(b.clone()).expect("push");
     }

@@ -70,20 +70,15 @@ fn run(pipeline: &gst::Pipeline) -> Duration {
 }
 
 fn element_roll2midi(input: &[ProbFrame]) {
-    let p = gst::parse::launch("appsrc name=src format=time ! roll2midi ! midienc ! fakesink")
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let src = p
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
+    let (p, src) = gstpianola::pipeline::launch_with_appsrc(
+        "appsrc name=src format=time ! roll2midi ! midienc ! fakesink",
+        "src",
+    )
+    .unwrap();
     src.set_caps(Some(&caps::roll_caps(
         &RollLayout::piano88(ValueFormat::F32, true),
         gst::Fraction::new(25, 1),
     )));
-    src.set_property("max-bytes", 0u64);
     for (i, f) in input.iter().enumerate() {
         let mut b = gst::Buffer::from_mut_slice(f.to_bytes());
         let bm = b.get_mut().unwrap();
