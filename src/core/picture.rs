@@ -26,6 +26,31 @@ pub struct Picture {
 }
 
 impl Picture {
+    /// `n` frames of `keys` keys, `row` pixels a key, high keys up: the colour of each column
+    /// (its range of frames) and key from `color`, None leaving the background.
+    fn draw(
+        n: usize,
+        keys: usize,
+        row: u32,
+        color: impl Fn(std::ops::Range<usize>, usize) -> Option<[u8; 3]>,
+    ) -> Result<Picture, PictureError> {
+        if n == 0 || keys == 0 {
+            return Err(PictureError::Empty);
+        }
+        let step = per_column(n);
+        let columns = n.div_ceil(step);
+        let mut pic = Picture::new(columns, keys, row);
+        for x in 0..columns {
+            let range = x * step..((x + 1) * step).min(n);
+            for k in 0..keys {
+                if let Some(c) = color(range.clone(), k) {
+                    pic.put(x, k, keys, row, c);
+                }
+            }
+        }
+        Ok(pic)
+    }
+
     fn new(columns: usize, keys: usize, row: u32) -> Picture {
         let (width, height) = (columns as u32, keys as u32 * row);
         let mut rgba = vec![0u8; (width * height * 4) as usize];
@@ -72,44 +97,34 @@ pub fn transcription(
     keys: usize,
     row: u32,
 ) -> Result<Picture, PictureError> {
-    if probs.is_empty() || keys == 0 {
-        return Err(PictureError::Empty);
-    }
-    let step = per_column(probs.len());
-    let columns = probs.len().div_ceil(step);
-    let mut pic = Picture::new(columns, keys, row);
-    for x in 0..columns {
-        let range = x * step..((x + 1) * step).min(probs.len());
-        for k in 0..keys {
-            let p = range
-                .clone()
-                .map(|i| probs[i].get(k).copied().unwrap_or(0.0))
-                .fold(0.0f32, f32::max)
-                .clamp(0.0, 1.0);
-            let mut c = [
-                16 + (p * 110.0) as u8,
-                16 + (p * 110.0) as u8,
-                20 + (p * 110.0) as u8,
-            ];
-            let mut vel = 0u8;
-            let mut struck = false;
-            for i in range.clone() {
-                if let Some(Some(n)) = notes.get(i) {
-                    vel = vel.max(n.frame.get(k).copied().unwrap_or(0));
-                    struck |= k < n.keys() && n.frame[k] > 0 && n.is_struck(k);
-                }
+    Picture::draw(probs.len(), keys, row, |range, k| {
+        let p = range
+            .clone()
+            .map(|i| probs[i].get(k).copied().unwrap_or(0.0))
+            .fold(0.0f32, f32::max)
+            .clamp(0.0, 1.0);
+        let mut c = [
+            16 + (p * 110.0) as u8,
+            16 + (p * 110.0) as u8,
+            20 + (p * 110.0) as u8,
+        ];
+        let mut vel = 0u8;
+        let mut struck = false;
+        for i in range {
+            if let Some(Some(n)) = notes.get(i) {
+                vel = vel.max(n.frame.get(k).copied().unwrap_or(0));
+                struck |= k < n.keys() && n.frame[k] > 0 && n.is_struck(k);
             }
-            if vel > 0 {
-                let a = 0.55 + 0.45 * (vel as f32 / 127.0);
-                c = [(255.0 * a) as u8, (170.0 * a) as u8, (40.0 * a) as u8];
-            }
-            if struck {
-                c = [250, 250, 250];
-            }
-            pic.put(x, k, keys, row, c);
         }
-    }
-    Ok(pic)
+        if vel > 0 {
+            let a = 0.55 + 0.45 * (vel as f32 / 127.0);
+            c = [(255.0 * a) as u8, (170.0 * a) as u8, (40.0 * a) as u8];
+        }
+        if struck {
+            c = [250, 250, 250];
+        }
+        Some(c)
+    })
 }
 
 /// Estimate against reference, frame by frame: both white, reference only red, estimate
@@ -120,29 +135,22 @@ pub fn comparison(
     keys: usize,
     row: u32,
 ) -> Result<Picture, PictureError> {
-    let n = estimate.len().min(reference.len());
-    if n == 0 || keys == 0 {
-        return Err(PictureError::Empty);
-    }
-    let step = per_column(n);
-    let columns = n.div_ceil(step);
-    let mut pic = Picture::new(columns, keys, row);
     let at = |v: &Vec<bool>, k: usize| v.get(k).copied().unwrap_or(false);
-    for x in 0..columns {
-        let range = x * step..((x + 1) * step).min(n);
-        for k in 0..keys {
+    Picture::draw(
+        estimate.len().min(reference.len()),
+        keys,
+        row,
+        |range, k| {
             let e = range.clone().any(|i| at(&estimate[i], k));
             let r = range.clone().any(|i| at(&reference[i], k));
-            let c = match (e, r) {
-                (true, true) => [240, 240, 240],
-                (false, true) => [220, 40, 40],
-                (true, false) => [60, 120, 255],
-                _ => continue,
-            };
-            pic.put(x, k, keys, row, c);
-        }
-    }
-    Ok(pic)
+            match (e, r) {
+                (true, true) => Some([240, 240, 240]),
+                (false, true) => Some([220, 40, 40]),
+                (true, false) => Some([60, 120, 255]),
+                _ => None,
+            }
+        },
+    )
 }
 
 #[cfg(test)]
