@@ -201,18 +201,7 @@ pub fn roll_pair(
 ) -> Result<crate::model::refiner_train::RollPair> {
     use crate::core::notes::notes_to_roll;
     use crate::core::roll::{RollLayout, ValueFormat};
-    // The chain needs an output; the MIDI goes to a scratch file.
-    let scratch = std::env::temp_dir().join(format!(
-        "pianola-pair-{}-{}.mid",
-        std::process::id(),
-        video
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default()
-    ));
-    let run = crate::redub::chain_probabilities(video, model, corners, "", &scratch);
-    let _ = std::fs::remove_file(&scratch);
-    let probs = run?;
+    let probs = crate::redub::chain_probabilities(video, model, corners, "", None)?;
     if probs.is_empty() {
         return Err(anyhow!("{}: no frames came out", video.display()));
     }

@@ -178,6 +178,7 @@ impl Redub {
             && opts.wav_out.is_none()
             && opts.midi_out.is_none()
             && opts.roll_png.is_none()
+            && !opts.keep_probabilities
         {
             return Err(anyhow!(
                 "nothing to write: give -o out.mp4 (or .mkv/.mov/.wav), --midi or --roll-png"
@@ -548,18 +549,18 @@ impl Redub {
     }
 }
 
-/// One video through the re-dub pipeline with only a MIDI output (`midi_out`): video2roll's
+/// One video through the re-dub pipeline, with at most a MIDI output: video2roll's
 /// probabilities of every frame with their times. `roll2midi` holds its properties.
 pub fn chain_probabilities(
     video: &Path,
     model: Option<&Path>,
     corners: Option<&str>,
     roll2midi: &str,
-    midi_out: &Path,
+    midi_out: Option<&Path>,
 ) -> Result<Vec<(u64, ProbFrame)>> {
     let o = RedubOptions {
         input: video.to_path_buf(),
-        midi_out: Some(midi_out.to_path_buf()),
+        midi_out: midi_out.map(Path::to_path_buf),
         device: "auto".into(),
         model: model.map(Path::to_path_buf),
         keyboard: corners.map(str::to_string),

@@ -1165,7 +1165,7 @@ fn score_video(
         a.model.as_deref(),
         corners,
         roll2midi,
-        &est_mid,
+        Some(&est_mid),
     )?;
     if probs.is_empty() {
         return Err(anyhow!("{}: no frames came out", video.display()));
