@@ -13,6 +13,7 @@ pub mod caps;
 pub mod core;
 pub mod dataset;
 mod latency;
+mod loading;
 mod midienc;
 mod midisynth;
 pub mod model;

@@ -12,7 +12,6 @@ use crate::core::refine::{WindowPlan, Windowed};
 use crate::core::roll::ProbFrame;
 use crate::core::roll::{AnyFrame, RollLayout, ValueFormat};
 use crate::core::transcribe::{FrameTime, NoteTracker, TrackedFrame, TrackerParams};
-use crate::model::DeviceChoice;
 use crate::model::refiner::Refiner;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -183,26 +182,18 @@ impl Roll2Midi {
             *self.refiner() = None;
             return Ok(());
         }
-        let device: DeviceChoice = s.device.parse().map_err(|e| {
-            gst::error_msg!(gst::LibraryError::Settings, ("Bad device property: {e}"))
-        })?;
-        let path = crate::model::locate(s.refiner.as_deref(), default_refiner_paths()).map_err(
+        let (path, r) = crate::loading::load(
+            &s.device,
+            s.refiner.as_deref(),
+            default_refiner_paths(),
             |all| {
-                gst::error_msg!(
-                    gst::ResourceError::NotFound,
-                    (
-                        "mode=learned needs a refiner and none was found (looked in {:?}). Set the refiner property to a .safetensors file (train one with `pianola train-refiner`) or use mode=rule-based",
-                        all
-                    )
+                format!(
+                    "mode=learned needs a refiner and none was found (looked in {all:?}). Set the refiner property to a .safetensors file (train one with `pianola train-refiner`) or use mode=rule-based"
                 )
             },
+            "roll2midi refiner",
+            Refiner::load,
         )?;
-        let r = Refiner::load(&path, device).map_err(|e| {
-            gst::error_msg!(
-                gst::ResourceError::OpenRead,
-                ("Cannot load the roll2midi refiner: {e}")
-            )
-        })?;
         gst::info!(
             CAT,
             imp = self,

@@ -11,7 +11,7 @@ use gst::subclass::prelude::*;
 use crate::caps;
 use crate::core::roll::{ProbFrame, RollLayout, ValueFormat};
 use crate::core::trainset::{FRAMES, HALF, window_indices};
-use crate::model::{DeviceChoice, Model};
+use crate::model::Model;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -93,27 +93,21 @@ impl Video2Roll {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings();
-        let device: DeviceChoice = s.device.parse().map_err(|e| {
-            gst::error_msg!(gst::LibraryError::Settings, ("Bad device property: {e}"))
-        })?;
-        let path = crate::model::locate(s.model.as_deref(), default_model_paths()).map_err(|all| {
-            gst::error_msg!(
-                gst::ResourceError::NotFound,
-                (
-                    "No video2roll model found (looked in {:?}). Set the model property to a .safetensors file (train one with `pianola train`)",
-                    all
-                )
-            )
-        })?;
         if s.threads > 0 {
             tch::set_num_threads(s.threads as i32);
         }
-        let model = Model::load(&path, device).map_err(|e| {
-            gst::error_msg!(
-                gst::ResourceError::OpenRead,
-                ("Cannot load the video2roll model: {e}")
-            )
-        })?;
+        let (path, model) = crate::loading::load(
+            &s.device,
+            s.model.as_deref(),
+            default_model_paths(),
+            |all| {
+                format!(
+                    "No video2roll model found (looked in {all:?}). Set the model property to a .safetensors file (train one with `pianola train`)"
+                )
+            },
+            "video2roll model",
+            Model::load,
+        )?;
         gst::info!(
             CAT,
             imp = self,
