@@ -10,6 +10,11 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
+# The shared data (the real Bach clip, the MIDI corpus): ../shared beside the project, or
+# beside the repository this clone came from. Tests, benches and `make model` read it.
+PIANOLA_SHARED ?= $(abspath $(patsubst %/data,%,$(firstword $(wildcard ../shared/data $(shell git remote get-url origin 2>/dev/null)/../shared/data))))
+export PIANOLA_SHARED
+
 .PHONY: all setup build release test lint demo bench inspect install model clean
 
 all: build

@@ -124,10 +124,8 @@ fn element_throughput(gray: &[u8]) {
 /// its README gives.
 fn bach_report() {
     gst::init().expect("gst");
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/real/bach/video.mp4"
-    );
+    let path = gstpianola::dataset::shared_data("data/real/bach/video.mp4");
+    let path = path.display();
     let truth = [
         [9.0, 286.0],
         [1275.0, 300.0],

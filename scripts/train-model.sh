@@ -11,8 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/model/video2roll.safetensors}
 DATA=${DATA:-target/model-data}
-BACH=../shared/data/real/bach
-MIDI=../shared/data/midi
+SHARED=${PIANOLA_SHARED:-../shared}
+BACH=$SHARED/data/real/bach
+MIDI=$SHARED/data/midi
 P=./target/release/pianola
 cargo build --release --bin pianola
 mkdir -p "$(dirname "$OUT")"

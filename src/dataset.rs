@@ -12,6 +12,17 @@ use crate::core::midi::notes_to_smf;
 use crate::core::notes::Note;
 use crate::core::sim::rng::Rng;
 
+/// A file of the shared data (the real Bach clip, the MIDI corpus), which is never part of
+/// the project: under `$PIANOLA_SHARED` when set (the Makefile sets it), else under
+/// `../shared` beside the project.
+pub fn shared_data(rel: &str) -> PathBuf {
+    std::env::var_os("PIANOLA_SHARED")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .join(rel)
+}
+
 /// What to render.
 #[derive(Clone, Debug)]
 pub struct ClipRequest {

@@ -232,10 +232,13 @@ fn decode_gray_frame(path: &str, at: gst::ClockTime) -> (Vec<u8>, usize, usize) 
 
 #[test]
 fn finds_the_real_bach_keyboard() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/real/bach/video.mp4"
+    let path = gstpianola::dataset::shared_data("data/real/bach/video.mp4");
+    assert!(
+        path.is_file(),
+        "{} missing (set PIANOLA_SHARED)",
+        path.display()
     );
+    let path = path.to_str().expect("utf-8 path");
     let (px, w, h) = decode_gray_frame(path, gst::ClockTime::from_seconds(30));
     assert_eq!((w, h), (1280, 720));
     let img = GrayImage {

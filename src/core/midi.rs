@@ -788,11 +788,10 @@ mod tests {
 
     #[test]
     fn real_file_has_notes() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/midi/pianobooster/BoosterMusic_04-FrereJacques.mid"
-        );
-        let bytes = std::fs::read(path).unwrap();
+        let path =
+            crate::dataset::shared_data("data/midi/pianobooster/BoosterMusic_04-FrereJacques.mid");
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (set PIANOLA_SHARED)", path.display()));
         let notes = smf_to_notes(&bytes).unwrap();
         assert!(!notes.is_empty());
         assert!(notes.is_sorted());
