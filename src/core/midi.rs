@@ -21,6 +21,11 @@ const WRITE_TICKS_PER_QUARTER: u16 = 1000;
 const DEFAULT_TEMPO_US: u32 = 500_000;
 /// Length of one tick of written files: 0.5 ms.
 const WRITE_TICK_NS: Nanos = DEFAULT_TEMPO_US as Nanos * 1000 / WRITE_TICKS_PER_QUARTER as Nanos;
+/// Largest SMF delta time (a 28-bit variable-length quantity), in ticks.
+const MAX_DELTA_TICKS: u64 = (1 << 28) - 1;
+/// Latest time a written file can hold: one maximal delta from the start, about 37 hours
+/// (any two times up to this one are then at most one delta apart).
+pub const MAX_WRITE_TIME: Nanos = MAX_DELTA_TICKS * WRITE_TICK_NS + WRITE_TICK_NS / 2 - 1;
 /// Channel index of General MIDI percussion (channel 10).
 const PERCUSSION_CHANNEL: u8 = 9;
 /// Start of a system exclusive message.
@@ -43,6 +48,11 @@ pub enum MidiError {
     /// The file could not be encoded.
     #[error("cannot write MIDI file: {0}")]
     Write(String),
+    /// The file ends before its chunks do: it was cut short.
+    #[error(
+        "truncated MIDI file: {0}; the file was cut short (an interrupted download or copy?), use a complete copy"
+    )]
+    Truncated(String),
 }
 
 impl From<midly::Error> for MidiError {
@@ -130,6 +140,21 @@ pub fn messages_to_smf(msgs: &[TimedMessage]) -> Result<Vec<u8>, MidiError> {
     smf.write_std(&mut out)
         .map_err(|e| MidiError::Write(e.to_string()))?;
     Ok(out)
+}
+
+/// Checks that [`messages_to_smf`] can write `bytes` at `time`: a message it would reject
+/// ([`MidiError::InvalidMessage`]) or a time after [`MAX_WRITE_TIME`] ([`MidiError::Write`]) is an
+/// error. A writer of a stream can skip such a message instead of losing the whole file.
+pub fn check_message(time: Nanos, bytes: &[u8]) -> Result<(), MidiError> {
+    encode_message(bytes, &Arena::new())?;
+    if time > MAX_WRITE_TIME {
+        return Err(MidiError::Write(format!(
+            "a message at {:.3} s is later than the {:.0} s a MIDI file can hold",
+            time as f64 / SECOND as f64,
+            MAX_WRITE_TIME as f64 / SECOND as f64
+        )));
+    }
+    Ok(())
 }
 
 /// Notes to SMF on channel 0, with an optional program change at time 0.
@@ -391,9 +416,75 @@ impl Clock {
     }
 }
 
+/// Big-endian u32 at `at`, if the bytes hold it.
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// [`MidiError::Truncated`] when an SMF (starting with `MThd`) ends inside a chunk or before
+/// all the tracks its header declares. midly reads such a file silently as far as it goes.
+/// Also rejects the one header division midly panics on.
+/// Bytes after the last declared track are ignored (some writers pad files).
+fn check_complete(bytes: &[u8]) -> Result<(), MidiError> {
+    if bytes.get(..4) != Some(b"MThd") {
+        return Ok(());
+    }
+    let len = bytes.len();
+    let truncated = |what: String| Err(MidiError::Truncated(what));
+    let Some(header_len) = be_u32(bytes, 4) else {
+        return truncated(format!("it ends after {len} bytes, inside its header"));
+    };
+    let mut pos = 8usize.saturating_add(header_len as usize);
+    if header_len < 6 || pos > len {
+        return truncated(format!("it ends after {len} bytes, inside its header"));
+    }
+    let declared = u16::from_be_bytes([bytes[10], bytes[11]]);
+    if bytes[12] == 0x80 {
+        // -128 frames per second: midly would overflow negating it.
+        return Err(MidiError::Parse(
+            "the header's SMPTE division gives -128 frames per second".into(),
+        ));
+    }
+    let mut tracks = 0u32;
+    while tracks < u32::from(declared) {
+        if pos == len {
+            return truncated(format!(
+                "it holds {tracks} of the {declared} tracks its header declares"
+            ));
+        }
+        let Some(chunk_len) = be_u32(bytes, pos + 4) else {
+            return truncated(format!(
+                "it ends after {len} bytes, inside the header of track {} of {declared}",
+                tracks + 1
+            ));
+        };
+        let is_track = &bytes[pos..pos + 4] == b"MTrk";
+        let data = pos + 8;
+        if data.saturating_add(chunk_len as usize) > len {
+            let what = if is_track {
+                format!("track {} of {declared}", tracks + 1)
+            } else {
+                "a chunk".to_string()
+            };
+            return truncated(format!(
+                "{what} declares {chunk_len} bytes but only {} remain",
+                len - data
+            ));
+        }
+        tracks += u32::from(is_track);
+        pos = data + chunk_len as usize;
+    }
+    Ok(())
+}
+
 /// Reads a file: its messages merged across tracks, with times, and its end time.
 fn decode(bytes: &[u8]) -> Result<Decoded, MidiError> {
-    let smf = Smf::parse(bytes)?;
+    check_complete(bytes)?;
+    // midly trusts some header fields; a damaged file must not panic the caller.
+    let smf = std::panic::catch_unwind(|| Smf::parse(bytes)).map_err(|_| {
+        MidiError::Parse("the file's structure is damaged (the MIDI parser failed on it)".into())
+    })??;
     if smf.header.format == Format::Sequential {
         return Err(MidiError::Unsupported(
             "format 2 (sequential tracks)".into(),
@@ -763,6 +854,52 @@ mod tests {
                 Err(MidiError::InvalidMessage(bad.to_vec()))
             );
         }
+    }
+
+    #[test]
+    fn truncated_file_says_truncated() {
+        let notes: Vec<Note> = (0..20)
+            .map(|i| Note::new(60 + i, u64::from(i) * 100 * MSECOND, 2000 * MSECOND, 90))
+            .collect();
+        let smf = notes_to_smf(&notes, Some(0)).unwrap();
+        assert_eq!(smf_to_notes(&smf).unwrap().len(), 20);
+        // Cut inside the track, inside the track's chunk header, inside the file header.
+        for cut in [smf.len() - 1, smf.len() / 2, 14 + 8 + 3, 14 + 2, 10] {
+            let err = smf_to_notes(&smf[..cut]).unwrap_err();
+            assert!(
+                matches!(err, MidiError::Truncated(_)),
+                "cut at {cut}: {err}"
+            );
+            assert!(err.to_string().contains("truncated"), "{err}");
+        }
+        let err = smf_to_messages(&smf[..smf.len() / 2])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("track 1 of 1 declares"), "{err}");
+        // Ends right after the header: no track at all.
+        let err = smf_to_notes(&smf[..14]).unwrap_err().to_string();
+        assert!(err.contains("0 of the 1 tracks"), "{err}");
+        // Padding after the last track is not truncation.
+        let padded = [smf.as_slice(), &[0, 0, 0]].concat();
+        assert_eq!(smf_to_notes(&padded).unwrap().len(), 20);
+    }
+
+    #[test]
+    fn check_message_matches_the_writer() {
+        assert_eq!(check_message(0, &[0x90, 60, 100]), Ok(()));
+        assert_eq!(check_message(MAX_WRITE_TIME, &[0xF9]), Ok(()));
+        assert!(matches!(
+            check_message(0, &[0x90, 60]),
+            Err(MidiError::InvalidMessage(_))
+        ));
+        assert!(matches!(
+            check_message(MAX_WRITE_TIME + 1, &[0x90, 60, 100]),
+            Err(MidiError::Write(_))
+        ));
+        // The latest time a file holds is written, one later is not.
+        let at = |t| messages_to_smf(&[TimedMessage::new(t, [0x90, 60, 100])]);
+        assert!(at(MAX_WRITE_TIME).is_ok());
+        assert!(at(MAX_WRITE_TIME + 1).is_err());
     }
 
     #[test]
