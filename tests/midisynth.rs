@@ -180,3 +180,115 @@ fn flush_resets_and_restarts_at_new_time() {
     let s = samples(&[b]);
     assert!(rms(&s) < 1e-3, "sound survived the flush: {}", rms(&s));
 }
+
+/// A copy of a real SF2 whose preset table points past its zone table (the last preset
+/// header's bag index set to 0xFFFF), which makes rustysynth panic while loading it.
+fn corrupt_soundfont(to: &std::path::Path) {
+    use gstpianola::core::soundfont::{find_default, search_dirs};
+    let sf = search_dirs()
+        .iter()
+        .map(|d| d.join("TimGM6mb.sf2"))
+        .find(|p| p.is_file())
+        .or_else(find_default)
+        .expect("a SoundFont installed");
+    let mut bytes = std::fs::read(&sf).unwrap();
+    let at = bytes.windows(4).rposition(|w| w == b"phdr").unwrap();
+    let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+    let last = at + 8 + len - 38;
+    bytes[last + 24..last + 26].copy_from_slice(&0xFFFFu16.to_le_bytes());
+    std::fs::write(to, bytes).unwrap();
+}
+
+/// Issue 13 item 7: a SoundFont that panics inside the SF2 reader is reported as an unusable
+/// SF2 naming the property to change, not as a panic.
+#[test]
+fn corrupt_soundfont_is_a_clear_bus_error() {
+    init();
+    let dir = tmpdir("corrupt-sf2");
+    let sf = dir.join("corrupt.sf2");
+    corrupt_soundfont(&sf);
+    let p = parse("audiotestsrc num-buffers=1 ! fakesink");
+    let synth = gst::ElementFactory::make("midisynth")
+        .property("soundfont", sf.to_str().unwrap())
+        .build()
+        .unwrap();
+    p.add(&synth).unwrap();
+    let err = run(&p, std::time::Duration::from_secs(30)).unwrap_err();
+    assert!(err.contains(sf.to_str().unwrap()), "{err}");
+    assert!(err.contains("not a usable SF2"), "{err}");
+    assert!(err.contains("corrupt"), "{err}");
+    assert!(err.contains("soundfont property"), "{err}");
+    assert!(!err.contains("anicked"), "{err}");
+}
+
+/// Roll frames pushed with a segment that stops at the end of the input, as a demuxer's
+/// segment does (the stream's duration).
+fn with_stopped_segment(rest: &str, frames: &[VelocityFrame], fps: u64) -> gst::Pipeline {
+    let layout = RollLayout::piano88(ValueFormat::U8, false);
+    let p = parse(&format!(
+        "appsrc name=src format=time handle-segment-change=true ! {rest}"
+    ));
+    let src = p
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let caps = caps::roll_caps(&layout, gst::Fraction::new(fps as i32, 1));
+    src.set_caps(Some(&caps));
+    src.set_property("max-buffers", 0u64);
+    src.set_property("max-bytes", 0u64);
+    let bufs = roll_buffers(frames, fps);
+    let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+    seg.set_stop(gst::ClockTime::SECOND * frames.len() as u64 / fps);
+    for b in bufs {
+        let sample = gst::Sample::builder()
+            .buffer(&b)
+            .caps(&caps)
+            .segment(&seg)
+            .build();
+        src.push_sample(&sample).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    p
+}
+
+/// Issue 13 item 6: the release tail lies after the input's end, so after the stop of its
+/// segment; forwarded unchanged, audioresample (and encoders, sinks) cut it off and the WAV
+/// ended exactly with the input.
+#[test]
+fn release_tail_survives_audioconvert_and_audioresample() {
+    init();
+    let dir = tmpdir("tail");
+    let wav = dir.join("out.wav");
+    // 2 s at 25 fps; a C major chord held over the last second, up to the end.
+    let mut frames = vec![VelocityFrame::silent(88, false); 50];
+    for f in &mut frames[25..] {
+        for k in [39, 43, 46] {
+            f.frame[k] = 100;
+        }
+    }
+    let p = with_stopped_segment(
+        &format!(
+            "midisynth ! audioconvert ! audioresample ! audio/x-raw,rate=48000 ! wavenc ! filesink location={}",
+            wav.display()
+        ),
+        &frames,
+        25,
+    );
+    run(&p, std::time::Duration::from_secs(60)).unwrap();
+    let mut r = hound::WavReader::open(&wav).unwrap();
+    let rate = r.spec().sample_rate as usize;
+    assert_eq!(rate, 48000);
+    let s: Vec<f32> = r.samples::<f32>().map(|v| v.unwrap()).collect();
+    let secs = s.len() as f64 / 2.0 / rate as f64;
+    assert!(
+        secs > 2.2,
+        "the WAV lasts {secs} s, the input 2 s: the tail was cut"
+    );
+    let at = |t: f64| ((t * rate as f64) as usize) * 2;
+    assert!(
+        rms(&s[at(2.0)..at(2.2)]) > 1e-3,
+        "the tail is silent: {}",
+        rms(&s[at(2.0)..at(2.2)])
+    );
+}

@@ -39,12 +39,31 @@ pub fn load_soundfont(path: &Path) -> Result<Arc<SoundFont>, SynthError> {
         source,
     })?;
     let mut reader = std::io::BufReader::new(file);
-    SoundFont::new(&mut reader)
-        .map(Arc::new)
-        .map_err(|e| SynthError::Parse {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+    // rustysynth indexes the file's tables without checking them all: a corrupt file can
+    // panic inside it. That is a bad file, not a bug here.
+    let parsed =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SoundFont::new(&mut reader)));
+    let reason = match parsed {
+        Ok(Ok(sf)) => return Ok(Arc::new(sf)),
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => format!(
+            "corrupt: its tables are inconsistent, the SF2 reader failed with \"{}\"",
+            panic_message(&*panic)
+        ),
+    };
+    Err(SynthError::Parse {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -258,6 +277,43 @@ mod tests {
             Err(SynthError::Parse { .. })
         ));
         std::fs::remove_file(tmp).unwrap();
+    }
+
+    /// A copy of a real SF2 whose preset table points past its zone table (the last preset
+    /// header's bag index set to 0xFFFF): rustysynth panics slicing the zones.
+    pub(crate) fn corrupt_soundfont(to: &Path) {
+        use crate::core::soundfont::{find_default, search_dirs};
+        // The small TimGM6mb when it is there, rather than the 148 MB FluidR3.
+        let sf = search_dirs()
+            .iter()
+            .map(|d| d.join("TimGM6mb.sf2"))
+            .find(|p| p.is_file())
+            .or_else(find_default)
+            .expect("a SoundFont installed");
+        let mut bytes = std::fs::read(&sf).unwrap();
+        let at = bytes
+            .windows(4)
+            .rposition(|w| w == b"phdr")
+            .expect("a phdr chunk");
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        // 38-byte records; the bag index is at offset 24 of each.
+        let last = at + 8 + len - 38;
+        bytes[last + 24..last + 26].copy_from_slice(&0xFFFFu16.to_le_bytes());
+        std::fs::write(to, bytes).unwrap();
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_not_a_panic() {
+        let tmp = std::env::temp_dir().join(format!("pianola-corrupt-{}.sf2", std::process::id()));
+        corrupt_soundfont(&tmp);
+        let err = load_soundfont(&tmp).unwrap_err();
+        std::fs::remove_file(&tmp).unwrap();
+        assert!(matches!(err, SynthError::Parse { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("not a usable SF2") && text.contains("corrupt"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::caps::{self, MIDI_TICK_INTERVAL, NoteStream};
 use crate::core::notes::frame_transitions;
 use crate::core::roll::{AnyFrame, ValueFormat, VelocityFrame};
 use crate::core::soundfont::{self, SOUNDFONT_PACKAGE};
-use crate::core::synth::{self, Synth, SynthConfig};
+use crate::core::synth::{self, Synth, SynthConfig, SynthError};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -122,13 +122,19 @@ impl MidiSynth {
                 )
             })?,
         };
-        let sf = synth::load_soundfont(&path).map_err(|e| {
-            gst::error_msg!(
+        let sf = synth::load_soundfont(&path).map_err(|e| match e {
+            SynthError::Open { .. } => gst::error_msg!(
                 gst::ResourceError::OpenRead,
                 (
                     "{e}. Set the soundfont property to a readable .sf2 file (apt install {SOUNDFONT_PACKAGE} gives /usr/share/sounds/sf2/FluidR3_GM.sf2)"
                 )
-            )
+            ),
+            _ => gst::error_msg!(
+                gst::ResourceError::Read,
+                (
+                    "{e}. Set the soundfont property to an intact .sf2 file (apt install {SOUNDFONT_PACKAGE} gives /usr/share/sounds/sf2/FluidR3_GM.sf2)"
+                )
+            ),
         })?;
         gst::info!(CAT, imp = self, "loaded SoundFont {}", path.display());
         self.state().soundfont = Some((path, sf));
@@ -347,6 +353,24 @@ impl MidiSynth {
             EventView::Caps(c) => {
                 let caps = c.caps_owned();
                 self.set_caps(&caps).is_ok()
+            }
+            EventView::Segment(s) => {
+                // The release tail plays after the input's end, so after the stop of the
+                // input's segment: move the stop on by max-tail, or clipping elements
+                // downstream (audioresample, encoders, sinks) cut the tail off.
+                let mut segment = s.segment().clone();
+                if let Some(seg) = segment.downcast_mut::<gst::ClockTime>()
+                    && seg.rate() > 0.0
+                    && let Some(stop) = seg.stop()
+                {
+                    let tail = gst::ClockTime::from_mseconds(self.settings().max_tail_ms as u64);
+                    seg.set_stop(stop.saturating_add(tail));
+                }
+                let out = gst::event::Segment::builder(&segment)
+                    .seqnum(event.seqnum())
+                    .running_time_offset(event.running_time_offset())
+                    .build();
+                self.srcpad.push_event(out)
             }
             EventView::Eos(_) => {
                 let _ = self.drain();

@@ -6,7 +6,8 @@
 //! roll2midi send them) and renders interleaved stereo F32 audio at the negotiated rate
 //! (44100 Hz unless downstream wants another; 16000..192000 work). Timing follows the input
 //! timestamps without drift; at end of stream the release and reverb tail is rendered too
-//! (up to `max-tail`), which fluiddec cuts off.
+//! (up to `max-tail`), which fluiddec cuts off. The stop of the segment it forwards is moved
+//! on by `max-tail`, so audioresample, encoders and sinks keep that tail too.
 //!
 //! The `program` property plays the notes with any General MIDI instrument (Audeo's timbre
 //! transfer). The SoundFont is looked up like fluiddec does when `soundfont` is not set:
