@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use gst::prelude::*;
 use gstpianola::caps;
 use gstpianola::core::midi::{notes_to_smf, smf_to_notes};
 use gstpianola::core::notes::{MSECOND, Note};
@@ -90,4 +91,120 @@ fn empty_stream_gives_a_valid_empty_file() {
     assert_eq!(bufs.len(), 1);
     let notes = smf_to_notes(bufs[0].map_readable().unwrap().as_slice()).unwrap();
     assert!(notes.is_empty());
+}
+
+/// 3 s of probabilities at 25 fps: a chord every second, each held for half a second.
+fn chord_probabilities() -> (gst::Caps, Vec<gst::Buffer>) {
+    use gstpianola::core::roll::ProbFrame;
+    let layout = RollLayout::piano88(ValueFormat::F32, false);
+    let d = gst::ClockTime::SECOND / 25;
+    let frames = (0..75u64)
+        .map(|i| {
+            let mut f = ProbFrame::silent(88, false);
+            if i % 25 < 12 {
+                for k in [39, 43, 46] {
+                    f.frame[k] = 0.9;
+                }
+            }
+            timed(f.to_bytes(), d * i, Some(d))
+        })
+        .collect();
+    (caps::roll_caps(&layout, gst::Fraction::new(25, 1)), frames)
+}
+
+/// Issue 13 item 3: with a tee feeding midienc and midisynth, the audio branch's sink
+/// prerolls and blocks while midienc held its sink waiting for the end: nothing ever played.
+#[test]
+fn tee_to_midienc_and_midisynth_prerolls_and_runs() {
+    init();
+    let dir = tmpdir("midienc-tee");
+    let (mid, wav) = (dir.join("a.mid"), dir.join("a.wav"));
+    let (caps, frames) = chord_probabilities();
+    let p = with_appsrc(
+        &format!(
+            "roll2midi ! tee name=t t. ! queue ! midienc ! filesink location={} \
+             t. ! queue ! midisynth ! wavenc ! filesink location={}",
+            mid.display(),
+            wav.display()
+        ),
+        &caps,
+        frames,
+    );
+    // Fails with "timed out" instead of hanging when the pipeline never prerolls.
+    run(&p, std::time::Duration::from_secs(30)).unwrap();
+    let notes = smf_to_notes(&std::fs::read(&mid).unwrap()).unwrap();
+    assert_eq!(notes.len(), 9, "{notes:?}");
+    let secs = hound::WavReader::open(&wav).unwrap().duration() as f64 / 44100.0;
+    assert!(secs > 2.9, "the WAV lasts {secs} s");
+}
+
+/// A midienc in a harness, with a bus of its own to read warnings from.
+fn harness(caps: gst::Caps) -> (gst_check::Harness, gst::Bus) {
+    let mut h = gst_check::Harness::new("midienc");
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps(caps);
+    (h, bus)
+}
+
+fn warnings(bus: &gst::Bus) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(m) = bus.pop_filtered(&[gst::MessageType::Warning]) {
+        if let gst::MessageView::Warning(w) = m.view() {
+            out.push(w.error().to_string());
+        }
+    }
+    out
+}
+
+/// Issue 13 item 7: one malformed event used to fail the whole file ("Cannot write MIDI").
+#[test]
+fn one_malformed_event_is_skipped_with_a_warning() {
+    init();
+    let (mut h, bus) = harness(caps::midi_event_caps());
+    let ms = gst::ClockTime::from_mseconds;
+    let events: [(&[u8], u64); 6] = [
+        (&[0x90, 60, 100], 0),
+        (&[0x90, 0x80, 10], 100), // a data byte with the top bit set
+        (&[0x80, 60, 0], 500),
+        (&[0x90, 64], 600), // truncated
+        (&[0x90, 64, 90], 700),
+        (&[0x80, 64, 0], 900),
+    ];
+    for (bytes, t) in events {
+        h.push(timed(bytes.to_vec(), ms(t), None)).unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let file = h.try_pull().expect("midienc wrote the file");
+    let notes = smf_to_notes(file.map_readable().unwrap().as_slice()).unwrap();
+    assert_eq!(
+        notes,
+        vec![
+            Note::new(60, 0, 500 * MSECOND, 100),
+            Note::new(64, 700 * MSECOND, 900 * MSECOND, 90),
+        ]
+    );
+    let w = warnings(&bus);
+    assert!(
+        w.first().is_some_and(
+            |w| w.contains("Skipped a malformed MIDI event") && w.contains("90, 80, 0A")
+        ),
+        "{w:?}"
+    );
+    assert!(w.iter().any(|w| w.contains("Skipped 2 ")), "{w:?}");
+}
+
+/// The file sink gets a segment and a gap before the first input buffer is even done, so
+/// it prerolls without waiting for the end.
+#[test]
+fn gap_goes_downstream_before_the_end() {
+    init();
+    let layout = RollLayout::piano88(ValueFormat::U8, false);
+    let (mut h, _bus) = harness(caps::roll_caps(&layout, gst::Fraction::new(25, 1)));
+    let mut saw_gap = false;
+    while let Some(e) = h.try_pull_event() {
+        saw_gap |= e.type_() == gst::EventType::Gap;
+    }
+    assert!(saw_gap, "no gap before the first buffer");
+    assert!(h.try_pull().is_none(), "the file comes at the end");
 }

@@ -7,7 +7,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::caps::{self, NoteStream};
-use crate::core::midi::{TimedMessage, messages_to_smf};
+use crate::core::midi::{MAX_WRITE_TIME, TimedMessage, check_message, messages_to_smf};
 use crate::core::notes::{NoteEvent, frame_transitions};
 use crate::core::roll::{AnyFrame, ValueFormat, VelocityFrame};
 
@@ -41,6 +41,10 @@ struct State {
     messages: Vec<TimedMessage>,
     prev_roll: Option<VelocityFrame>,
     end: u64,
+    /// Input left out of the file (malformed events, bad roll buffers, times too late).
+    skipped: u64,
+    /// The bytes segment went downstream (after the last flush).
+    segment_sent: bool,
 }
 
 pub struct MidiEnc {
@@ -79,24 +83,45 @@ impl MidiEnc {
             .and_then(|t| state.segment.to_running_time(t))
             .map(|t| t.nseconds())
             .unwrap_or(state.end);
+        // One bad event or frame costs that event, not the whole file.
+        let ret = self.take(&mut state, input, &buffer, map.as_slice(), time);
+        drop(map);
+        drop(state);
+        self.gap();
+        ret
+    }
+
+    fn take(
+        &self,
+        state: &mut State,
+        input: NoteStream,
+        buffer: &gst::BufferRef,
+        map: &[u8],
+        time: u64,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         match input {
-            NoteStream::MidiEvents => {
-                state
-                    .messages
-                    .push(TimedMessage::new(time, map.as_slice().to_vec()));
-                state.end = state.end.max(time);
-            }
+            NoteStream::MidiEvents => match check_message(time, map) {
+                Ok(()) => {
+                    state.messages.push(TimedMessage::new(time, map.to_vec()));
+                    state.end = state.end.max(time);
+                }
+                Err(e) => self.skip(state, &format!("MIDI event at {time} ns: {e}")),
+            },
             NoteStream::Roll { layout, framerate } => {
-                let frame = AnyFrame::from_bytes(&layout, map.as_slice())
-                    .map_err(|e| {
-                        gst::element_imp_error!(
-                            self,
-                            gst::StreamError::Format,
-                            ("Bad roll buffer: {e}")
-                        );
-                        gst::FlowError::Error
-                    })?
-                    .into_played();
+                let frame = match AnyFrame::from_bytes(&layout, map) {
+                    Ok(f) => f.into_played(),
+                    Err(e) => {
+                        self.skip(state, &format!("roll buffer at {time} ns: {e}"));
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                };
+                if time > MAX_WRITE_TIME {
+                    self.skip(
+                        state,
+                        &format!("roll frame at {time} ns, later than a MIDI file can hold"),
+                    );
+                    return Ok(gst::FlowSuccess::Ok);
+                }
                 let events = frame_transitions(&layout, state.prev_roll.as_ref(), &frame, time);
                 state.messages.extend(
                     events
@@ -105,10 +130,45 @@ impl MidiEnc {
                 );
                 state.prev_roll = Some(frame);
                 let dur = buffer.duration().unwrap_or(caps::frame_duration(framerate));
-                state.end = state.end.max(time + dur.nseconds());
+                state.end = state
+                    .end
+                    .max(time.saturating_add(dur.nseconds()).min(MAX_WRITE_TIME));
             }
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+
+    /// Leave one piece of input out of the file: a warning on the bus for the first, a log
+    /// line for the others (counted in a warning at the end).
+    fn skip(&self, state: &mut State, what: &str) {
+        state.skipped += 1;
+        if state.skipped == 1 {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Format,
+                ("Skipped a malformed {what}; the rest of the file is written"),
+                ["Check the element before midienc: it sent input that cannot go in a MIDI file"]
+            );
+        } else {
+            gst::warning!(CAT, imp = self, "skipped a malformed {what}");
+        }
+    }
+
+    /// A bytes segment, and a gap so that a sink after us prerolls now although the file
+    /// comes at end of stream (a tee feeding us and another branch would otherwise wait for
+    /// our preroll forever).
+    fn announce(&self) {
+        let segment = gst::FormattedSegment::<gst::format::Bytes>::new();
+        self.srcpad.push_event(gst::event::Segment::new(&segment));
+        self.state().segment_sent = true;
+        self.gap();
+    }
+
+    /// "Nothing yet" downstream: prerolls a sink there again (after a pause) while the input
+    /// goes on.
+    fn gap(&self) -> bool {
+        self.srcpad
+            .push_event(gst::event::Gap::builder(gst::ClockTime::ZERO).build())
     }
 
     /// Write the file and push it.
@@ -130,6 +190,16 @@ impl MidiEnc {
                         .push(TimedMessage::new(end, off.to_midi(0).to_vec()));
                 }
             }
+            if state.skipped > 1 {
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    (
+                        "Skipped {} malformed events or frames in all",
+                        state.skipped
+                    )
+                );
+            }
             let mut messages = std::mem::take(&mut state.messages);
             if let Ok(p) = u8::try_from(
                 self.settings
@@ -145,8 +215,10 @@ impl MidiEnc {
                 gst::FlowError::Error
             })?
         };
-        let segment = gst::FormattedSegment::<gst::format::Bytes>::new();
-        self.srcpad.push_event(gst::event::Segment::new(&segment));
+        if !self.state().segment_sent {
+            let segment = gst::FormattedSegment::<gst::format::Bytes>::new();
+            self.srcpad.push_event(gst::event::Segment::new(&segment));
+        }
         let mut buf = gst::Buffer::from_mut_slice(bytes);
         buf.get_mut().expect("new buffer is writable").set_offset(0);
         self.srcpad.push(buf)
@@ -180,7 +252,10 @@ impl MidiEnc {
                 if let Ok(seg) = s.segment().clone().downcast::<gst::ClockTime>() {
                     self.state().segment = seg;
                 }
-                // The output has a bytes segment, sent with the file.
+                // The output has a bytes segment from the start.
+                if !self.state().segment_sent {
+                    self.announce();
+                }
                 true
             }
             EventView::Eos(_) => {
@@ -192,10 +267,12 @@ impl MidiEnc {
                 state.messages.clear();
                 state.prev_roll = None;
                 state.end = 0;
+                state.skipped = 0;
+                state.segment_sent = false;
                 drop(state);
                 gst::Pad::event_default(pad, Some(&*self.obj()), event)
             }
-            EventView::Gap(_) => true,
+            EventView::Gap(_) => self.gap(),
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
         }
     }

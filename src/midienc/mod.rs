@@ -4,7 +4,10 @@
 //! Takes a piano roll (`application/x-piano-roll`; probabilities are binarised at 0.5 with
 //! velocity 100) or MIDI events (`audio/x-midi-event`) and, at end of stream, outputs one
 //! buffer holding a complete format-0 SMF (`audio/midi`), with times exact to 1 ms from the
-//! input's running time. midiparse and other MIDI tools read it back.
+//! input's running time. midiparse and other MIDI tools read it back. Until then it sends a
+//! bytes segment and gap events, so the sink after it prerolls (a `tee` feeding midienc and
+//! midisynth runs as written). A malformed event (or roll buffer of the wrong size, or a time
+//! past the ~37 h a file holds) is left out with a warning; the rest of the file is written.
 //!
 //! ```text
 //! gst-launch-1.0 ... ! roll2midi ! midienc ! filesink location=out.mid
