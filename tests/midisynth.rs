@@ -292,3 +292,42 @@ fn release_tail_survives_audioconvert_and_audioresample() {
         rms(&s[at(2.0)..at(2.2)])
     );
 }
+
+/// Issue 13 item 6, the re-dub path: the tail survives an AAC encoder (which clips its input to
+/// the segment) and MP4.
+#[test]
+fn release_tail_survives_aac_in_mp4() {
+    init();
+    let dir = tmpdir("tail-aac");
+    let m4a = dir.join("out.m4a");
+    let mut frames = vec![VelocityFrame::silent(88, false); 50];
+    for f in &mut frames[25..] {
+        for k in [39, 43, 46] {
+            f.frame[k] = 100;
+        }
+    }
+    let p = with_stopped_segment(
+        &format!(
+            "midisynth ! audioconvert ! audioresample ! avenc_aac ! mp4mux ! filesink location={}",
+            m4a.display()
+        ),
+        &frames,
+        25,
+    );
+    run(&p, std::time::Duration::from_secs(60)).unwrap();
+    let (bufs, _) = collect(&format!(
+        "filesrc location={} ! qtdemux ! avdec_aac ! audioconvert ! audioresample ! \
+         audio/x-raw,format=F32LE,channels=2,rate=44100,layout=interleaved ! appsink name=out",
+        m4a.display()
+    ))
+    .unwrap();
+    let s = samples(&bufs);
+    let secs = s.len() as f64 / 2.0 / 44100.0;
+    assert!(
+        secs > 2.2,
+        "the AAC lasts {secs} s, the input 2 s: the tail was cut"
+    );
+    let at = |t: f64| ((t * 44100.0) as usize) * 2;
+    let tail = rms(&s[at(2.05)..at(2.2)]);
+    assert!(tail > 1e-3, "the tail is silent: {tail}");
+}
