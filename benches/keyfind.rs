@@ -12,6 +12,16 @@ use gstpianola::core::keyfind::{DetectParams, GrayImage, Rectifier, detect, luma
 use gstpianola::core::music::procedural;
 use gstpianola::core::sim::{SimConfig, Simulator};
 
+/// A file of the shared data (not part of the project): under `$PIANOLA_SHARED` when set,
+/// else under `../shared` beside the project.
+fn shared_data(rel: &str) -> std::path::PathBuf {
+    std::env::var_os("PIANOLA_SHARED")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .join(rel)
+}
+
 fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
 }
@@ -82,11 +92,16 @@ fn element_throughput(gray: &[u8]) {
     i420.resize(w * h * 3 / 2, 128);
     let frame = gst::Buffer::from_mut_slice(i420);
     let n = 900u64;
-    let (p, src) = gstpianola::pipeline::launch_with_appsrc(
-        "appsrc name=src format=time ! pianocrop ! fakesink",
-        "src",
-    )
-    .expect("pipeline");
+    let p = gst::parse::launch("appsrc name=src format=time ! pianocrop ! fakesink")
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let src = p
+        .by_name("src")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .expect("appsrc");
+    // Takes every buffer pushed before the pipeline plays.
+    src.set_max_bytes(0);
     src.set_caps(Some(
         &gst_video::VideoCapsBuilder::new()
             .format(gst_video::VideoFormat::I420)
@@ -124,7 +139,7 @@ fn element_throughput(gray: &[u8]) {
 /// its README gives.
 fn bach_report() {
     gst::init().expect("gst");
-    let path = gstpianola::dataset::shared_data("data/real/bach/video.mp4");
+    let path = shared_data("data/real/bach/video.mp4");
     let path = path.display();
     let truth = [
         [9.0, 286.0],
@@ -132,13 +147,16 @@ fn bach_report() {
         [1258.0, 450.0],
         [24.0, 434.0],
     ];
-    let (p, sink) = gstpianola::pipeline::launch_with_appsink(
-        &format!(
-            "filesrc location=\"{path}\" ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false"
-        ),
-        "out",
-    )
-    .expect("pipeline");
+    let p = gst::parse::launch(&format!(
+        "filesrc location=\"{path}\" ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false"
+    ))
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("a pipeline");
+    let sink = p
+        .by_name("out")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .expect("appsink");
     p.set_state(gst::State::Playing).expect("play");
     let (mut next, mut worst, mut found, mut frames) = (0u64, 0f64, 0, 0);
     while let Ok(sample) = sink.pull_sample() {

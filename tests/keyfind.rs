@@ -91,6 +91,16 @@ impl fmt::Display for Report {
     }
 }
 
+/// A file of the shared data (not part of the project): under `$PIANOLA_SHARED` when set,
+/// else under `../shared` beside the project.
+fn shared_data(rel: &str) -> std::path::PathBuf {
+    std::env::var_os("PIANOLA_SHARED")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .join(rel)
+}
+
 fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
 }
@@ -232,7 +242,7 @@ fn decode_gray_frame(path: &str, at: gst::ClockTime) -> (Vec<u8>, usize, usize) 
 
 #[test]
 fn finds_the_real_bach_keyboard() {
-    let path = gstpianola::dataset::shared_data("data/real/bach/video.mp4");
+    let path = shared_data("data/real/bach/video.mp4");
     assert!(
         path.is_file(),
         "{} missing (set PIANOLA_SHARED)",

@@ -177,13 +177,17 @@ struct Blob {
 /// Luma threshold between the black and white keys of a row: halfway between its 10th and
 /// 90th percentiles.
 fn row_threshold(img: &GrayImage, y: usize) -> (u8, u8, u8) {
+    slice_threshold(&img.data[y * img.stride..y * img.stride + img.width])
+}
+
+/// [`row_threshold`] of one row's pixels.
+fn slice_threshold(row: &[u8]) -> (u8, u8, u8) {
     let mut hist = [0u32; 256];
-    let row = &img.data[y * img.stride..y * img.stride + img.width];
     for &v in row {
         hist[v as usize] += 1;
     }
     let pct = |q: f64| {
-        let target = (q * img.width as f64) as u32;
+        let target = (q * row.len() as f64) as u32;
         let mut acc = 0;
         for (v, &c) in hist.iter().enumerate() {
             acc += c;
@@ -199,7 +203,16 @@ fn row_threshold(img: &GrayImage, y: usize) -> (u8, u8, u8) {
 
 /// Centres and widths of dark runs of plausible black-key width in row `y`.
 fn dark_runs(img: &GrayImage, y: usize, thr: u8, wmin: usize, wmax: usize) -> Vec<(f64, f64)> {
-    let row = &img.data[y * img.stride..y * img.stride + img.width];
+    slice_dark_runs(
+        &img.data[y * img.stride..y * img.stride + img.width],
+        thr,
+        wmin,
+        wmax,
+    )
+}
+
+/// [`dark_runs`] of one row's pixels.
+fn slice_dark_runs(row: &[u8], thr: u8, wmin: usize, wmax: usize) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
     let mut x = 0;
     while x < row.len() {
@@ -227,6 +240,18 @@ fn regular_runs(runs: &[(f64, f64)]) -> usize {
     if runs.len() < 4 {
         return 0;
     }
+    let even: Vec<(f64, f64)>;
+    let xs: Vec<f64> = runs.iter().map(|r| r.0).collect();
+    let runs = match EvenPitch::fit(&xs) {
+        Some(e) => {
+            even = runs
+                .iter()
+                .map(|&(x, w)| (e.map(x), w * e.stretch(x)))
+                .collect();
+            &even[..]
+        }
+        None => runs,
+    };
     let mut gaps: Vec<f64> = runs.windows(2).map(|w| w[1].0 - w[0].0).collect();
     let mut widths: Vec<f64> = runs.iter().map(|r| r.1).collect();
     gaps.sort_by(f64::total_cmp);
@@ -293,6 +318,74 @@ fn find_band(img: &GrayImage, wmin: usize, wmax: usize) -> Option<(usize, u8)> {
     Some((counts[m].0, counts[m].2))
 }
 
+/// A row seen in perspective: the key pitch changes steadily along it (by up to about two
+/// times from one end of the keyboard to the other in an oblique view). A line's projection
+/// has a pitch whose square root is linear in x, so a fit of that to the local median gap
+/// gives a map of x to a coordinate where the pitch is even (and equal to the pitch in the
+/// middle of the row).
+#[derive(Clone, Copy, Debug)]
+struct EvenPitch {
+    a: f64,
+    b: f64,
+    x0: f64,
+    /// Pitch at `x0`.
+    p0: f64,
+}
+
+impl EvenPitch {
+    /// None when the pitch is about even already (within 15% from end to end) or no fit
+    /// holds: the row is used as it is.
+    fn fit(xs: &[f64]) -> Option<EvenPitch> {
+        if xs.len() < 10 {
+            return None;
+        }
+        let gaps: Vec<(f64, f64)> = xs
+            .windows(2)
+            .map(|w| ((w[0] + w[1]) / 2.0, w[1] - w[0]))
+            .collect();
+        let local: Vec<[f64; 2]> = (0..gaps.len())
+            .map(|i| {
+                let window = &gaps[i.saturating_sub(2)..(i + 3).min(gaps.len())];
+                let mut v: Vec<f64> = window.iter().map(|g| g.1).collect();
+                v.sort_by(f64::total_cmp);
+                [gaps[i].0, v[v.len() / 2].max(1e-6).sqrt()]
+            })
+            .collect();
+        let (b, a) = fit_line(&local)?;
+        let (lo, hi) = (xs[0], xs[xs.len() - 1]);
+        let (ql, qh) = (a + b * lo, a + b * hi);
+        if !(ql > 0.0 && qh > 0.0) || !a.is_finite() || !b.is_finite() {
+            return None;
+        }
+        let ratio = (ql / qh).powi(2);
+        if ratio > 1.0 / 1.15 && ratio < 1.15 {
+            return None;
+        }
+        let x0 = (lo + hi) / 2.0;
+        Some(EvenPitch {
+            a,
+            b,
+            x0,
+            p0: (a + b * x0).powi(2),
+        })
+    }
+
+    fn q(&self, x: f64) -> f64 {
+        (self.a + self.b * x).max(1e-3)
+    }
+
+    /// The even coordinate of `x` (equal at `x0`, same scale there).
+    fn map(&self, x: f64) -> f64 {
+        let q0 = self.q(self.x0);
+        self.x0 + self.p0 * (1.0 / q0 - 1.0 / self.q(x)) / self.b
+    }
+
+    /// How much lengths near `x` grow in the even coordinate.
+    fn stretch(&self, x: f64) -> f64 {
+        self.p0 / self.q(x).powi(2)
+    }
+}
+
 /// Pitch of each blob as a position in white-key units from C-1 (MIDI 0), up to whole
 /// octaves: a global scale and offset found by search, then a quadratic fit refined over
 /// the assignment (perspective makes keys slightly wider on one side).
@@ -301,6 +394,15 @@ fn assign_phases(xs: &[f64]) -> Option<(Vec<Option<f64>>, [f64; 3])> {
     if n < 6 {
         return None;
     }
+    // In a strongly foreshortened row the pitch search below runs where the keys are even.
+    let even: Vec<f64>;
+    let xs = match EvenPitch::fit(xs) {
+        Some(e) => {
+            even = xs.iter().map(|&x| e.map(x)).collect();
+            &even[..]
+        }
+        None => xs,
+    };
     let mut gaps: Vec<f64> = xs.windows(2).map(|w| w[1] - w[0]).collect();
     gaps.sort_by(f64::total_cmp);
     let g = gaps[gaps.len() / 3];
@@ -316,19 +418,29 @@ fn assign_phases(xs: &[f64]) -> Option<(Vec<Option<f64>>, [f64; 3])> {
             })
             .fold(f64::MAX, f64::min)
     };
+    // The score of a phase, tabulated over the octave (linear in between: the search below
+    // evaluates it some million times).
+    const TAB: usize = 7 * 64;
+    let table: Vec<f64> = (0..=TAB)
+        .map(|i| {
+            let d = phase_err(i as f64 * 7.0 / TAB as f64);
+            (-(d / 0.12).powi(2)).exp()
+        })
+        .collect();
+    let score_of = |u: f64| {
+        let t = u.rem_euclid(7.0) * (TAB as f64 / 7.0);
+        let i = (t as usize).min(TAB - 1);
+        let f = t - i as f64;
+        table[i] * (1.0 - f) + table[i + 1] * f
+    };
     let mut best = (f64::MIN, 0.0, 0.0);
     let steps = 200;
     for si in 0..=steps {
         let sc = smin + (smax - smin) * si as f64 / steps as f64;
+        let inv = 1.0 / sc;
         for oi in 0..140 {
             let o = xs[n / 2] - sc * 7.0 * oi as f64 / 140.0;
-            let score: f64 = xs
-                .iter()
-                .map(|&x| {
-                    let d = phase_err((x - o) / sc);
-                    (-(d / 0.12).powi(2)).exp()
-                })
-                .sum();
+            let score: f64 = xs.iter().map(|&x| score_of((x - o) * inv)).sum();
             if score > best.0 {
                 best = (score, sc, o);
             }
@@ -812,16 +924,32 @@ fn front_edge(
                 (v, l)
             })
             .collect();
+        let drops: Vec<(f64, f64)> = (2..samples.len() - 2)
+            .map(|i| {
+                if samples[i + 2].1 < 0.0 || samples[i - 2].1 < 0.0 {
+                    return (samples[i].0, 0.0);
+                }
+                let above = (samples[i - 2].1 + samples[i - 1].1) / 2.0;
+                let below = (samples[i + 1].1 + samples[i + 2].1) / 2.0;
+                let drop = if above >= thr as f64 {
+                    above - below
+                } else {
+                    0.0
+                };
+                (samples[i].0, drop)
+            })
+            .collect();
+        let strongest = drops.iter().map(|d| d.1).fold(0.0, f64::max);
+        // The nearest strong fall: a light lip or table beyond the keys can fall further
+        // into a dark floor.
         let mut best = (0.0, 0.0);
-        for i in 2..samples.len() - 2 {
-            if samples[i + 2].1 < 0.0 || samples[i - 2].1 < 0.0 {
-                continue;
-            }
-            let above = (samples[i - 2].1 + samples[i - 1].1) / 2.0;
-            let below = (samples[i + 1].1 + samples[i + 2].1) / 2.0;
-            let drop = above - below;
-            if above >= thr as f64 && drop > best.1 {
-                best = (samples[i].0, drop);
+        for (i, d) in drops.iter().enumerate() {
+            if d.1 >= 0.6 * strongest && d.1 > best.1 {
+                best = *d;
+            } else if best.1 > 0.0 && d.1 < best.1 {
+                if drops.get(i + 1).is_none_or(|n| n.1 < best.1) {
+                    break;
+                }
             }
         }
         if best.1 > 25.0 {
@@ -869,6 +997,231 @@ fn fit_line(pts: &[[f64; 2]]) -> Option<(f64, f64)> {
     Some(line)
 }
 
+/// Clockwise turn (degrees, `[0, 360)`) of a keyboard in the frame: 0 upright (A0 at the left,
+/// back of the keys up), 90 A0 at the top, 180 upside down (the pianist's view from the far
+/// side), 270 A0 at the bottom; oblique views add a few degrees. From the corners: the mean
+/// direction of the back and front edges, A0 to C8.
+pub fn angle_of(corners: &[[f64; 2]; 4]) -> f64 {
+    let [tl, tr, br, bl] = *corners;
+    let dx = (tr[0] - tl[0]) + (br[0] - bl[0]);
+    let dy = (tr[1] - tl[1]) + (br[1] - bl[1]);
+    dy.atan2(dx).to_degrees().rem_euclid(360.0)
+}
+
+/// The nearest quarter turn (0, 90, 180, 270) of an angle in degrees.
+pub fn quarter_of(angle: f64) -> u16 {
+    ((angle.rem_euclid(360.0) / 90.0).round() as u16 % 4) * 90
+}
+
+/// An upright view of a frame whose keyboard is turned by `angle` degrees clockwise: the view
+/// is the frame turned back by `angle` about its centre, on a canvas holding all of it.
+/// Coordinates are continuous (pixel `i` covers `[i, i + 1)`), as in [`Detection::corners`].
+#[derive(Clone, Copy, Debug)]
+struct Turn {
+    cos: f64,
+    sin: f64,
+    src_c: [f64; 2],
+    view_c: [f64; 2],
+    view_w: usize,
+    view_h: usize,
+}
+
+impl Turn {
+    fn new(angle: f64, w: usize, h: usize) -> Turn {
+        let a = angle.to_radians();
+        let (mut sin, mut cos) = a.sin_cos();
+        // Exact quarter turns stay exact (pixels map onto pixels).
+        for v in [&mut sin, &mut cos] {
+            if v.abs() < 1e-12 {
+                *v = 0.0;
+            }
+        }
+        let (wf, hf) = (w as f64, h as f64);
+        let view_w = ((wf * cos.abs() + hf * sin.abs()) - 1e-6).ceil().max(1.0) as usize;
+        let view_h = ((wf * sin.abs() + hf * cos.abs()) - 1e-6).ceil().max(1.0) as usize;
+        Turn {
+            cos,
+            sin,
+            src_c: [wf / 2.0, hf / 2.0],
+            view_c: [view_w as f64 / 2.0, view_h as f64 / 2.0],
+            view_w,
+            view_h,
+        }
+    }
+
+    /// A view point in the frame.
+    fn to_src(&self, p: [f64; 2]) -> [f64; 2] {
+        let (x, y) = (p[0] - self.view_c[0], p[1] - self.view_c[1]);
+        [
+            self.src_c[0] + self.cos * x - self.sin * y,
+            self.src_c[1] + self.sin * x + self.cos * y,
+        ]
+    }
+
+    /// Fill `row` with view row `y` (nearest pixel; 0 outside the frame).
+    fn sample_row(&self, img: &GrayImage, y: usize, row: &mut [u8]) {
+        let [x0, y0] = self.to_src([0.5, y as f64 + 0.5]);
+        let (w, h) = (img.width as f64, img.height as f64);
+        for (i, o) in row.iter_mut().enumerate() {
+            let (sx, sy) = (x0 + self.cos * i as f64, y0 + self.sin * i as f64);
+            *o = if sx >= 0.0 && sy >= 0.0 && sx < w && sy < h {
+                img.at(sx as usize, sy as usize)
+            } else {
+                0
+            };
+        }
+    }
+
+    /// The whole view (bilinear; 0 outside the frame), rows packed.
+    fn warp(&self, img: &GrayImage, out: &mut Vec<u8>) {
+        out.clear();
+        out.resize(self.view_w * self.view_h, 0);
+        let (wl, hl) = ((img.width - 1) as f64, (img.height - 1) as f64);
+        for (y, row) in out.chunks_exact_mut(self.view_w).enumerate() {
+            let [x0, y0] = self.to_src([0.5, y as f64 + 0.5]);
+            for (i, o) in row.iter_mut().enumerate() {
+                let sx = x0 + self.cos * i as f64 - 0.5;
+                let sy = y0 + self.sin * i as f64 - 0.5;
+                if !(sx >= 0.0 && sy >= 0.0 && sx <= wl && sy <= hl) {
+                    continue;
+                }
+                let (xi, yi) = (sx as usize, sy as usize);
+                let (x1, y1) = ((xi + 1).min(img.width - 1), (yi + 1).min(img.height - 1));
+                let fx = ((sx - xi as f64) * 256.0) as u32;
+                let fy = ((sy - yi as f64) * 256.0) as u32;
+                let top = img.at(xi, yi) as u32 * (256 - fx) + img.at(x1, yi) as u32 * fx;
+                let bot = img.at(xi, y1) as u32 * (256 - fx) + img.at(x1, y1) as u32 * fx;
+                *o = ((top * (256 - fy) + bot * fy + (1 << 15)) >> 16) as u8;
+            }
+        }
+    }
+
+    /// How strongly the view shows a row of black keys: the best sum, over five neighbouring
+    /// sampled rows, of regular dark runs (as [`find_band`] scores rows), from about 120 rows.
+    fn band_score(&self, img: &GrayImage) -> usize {
+        let wmin = (self.view_w / 400).max(2);
+        let wmax = (self.view_w / 25).max(wmin + 2);
+        let step = (self.view_h / 120).max(1);
+        let mut row = vec![0u8; self.view_w];
+        let counts: Vec<usize> = (0..self.view_h)
+            .step_by(step)
+            .map(|y| {
+                self.sample_row(img, y, &mut row);
+                let (thr, lo, hi) = slice_threshold(&row);
+                if hi as i32 - lo as i32 > 60 {
+                    regular_runs(&slice_dark_runs(&row, thr, wmin, wmax)).min(60)
+                } else {
+                    0
+                }
+            })
+            .collect();
+        counts
+            .windows(5.min(counts.len()).max(1))
+            .map(|w| w.iter().sum())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// [`detect`] in the view of `img` turned back by `angle` degrees (the keyboard's clockwise
+/// turn in the frame); corners in frame pixels. `scratch` holds the view.
+pub fn detect_turned(
+    img: &GrayImage,
+    params: &DetectParams,
+    angle: f64,
+    scratch: &mut Vec<u8>,
+) -> Option<Detection> {
+    if !img.is_valid() {
+        return None;
+    }
+    if angle.rem_euclid(360.0).abs() < 1e-9 {
+        return detect(img, params);
+    }
+    let turn = Turn::new(angle, img.width, img.height);
+    turn.warp(img, scratch);
+    let view = GrayImage {
+        data: scratch,
+        width: turn.view_w,
+        height: turn.view_h,
+        stride: turn.view_w,
+    };
+    let d = detect(&view, params)?;
+    Some(Detection {
+        corners: d.corners.map(|p| turn.to_src(p)),
+        ..d
+    })
+}
+
+/// Tilts tried first (degrees): oblique cameras turn the keyboard by a few degrees.
+const TILTS: [f64; 9] = [0.0, -2.5, 2.5, -5.0, 5.0, -7.5, 7.5, -10.0, 10.0];
+
+/// Find the keyboard whatever its turn in the frame. `quarter`: the turn if known (0, 90, 180
+/// or 270; a tilt is still searched for around it), else every one is tried.
+///
+/// Rows of black keys show best in the view turned so the keyboard lies level: the turn (a
+/// quarter turn and a tilt) comes from how strongly sampled rows show black keys. That
+/// score cannot tell a keyboard from the same turned half round (the black keys' pattern of
+/// twos and threes reads the same both ways), so [`detect`] runs in both views: only the one
+/// with the back of the keys up finds the black keys' ends, the back edge and the front edge
+/// where they belong, and the more confident detection wins. Returns it with the view's turn
+/// (degrees, for [`detect_turned`]).
+pub fn detect_any(
+    img: &GrayImage,
+    params: &DetectParams,
+    quarter: Option<u16>,
+    scratch: &mut Vec<u8>,
+) -> Option<(Detection, f64)> {
+    if !img.is_valid() || img.width < 64 || img.height < 16 {
+        return None;
+    }
+    let bases: Vec<f64> = match quarter {
+        Some(q) => vec![(q % 360) as f64],
+        None => vec![0.0, 90.0],
+    };
+    // Half turns score alike: score 0 and 90 (or the given quarter) over the tilts.
+    let score = |a: f64| Turn::new(a, img.width, img.height).band_score(img);
+    let mut best: Option<(usize, f64)> = None;
+    for &b in &bases {
+        let level = score(b);
+        // A tilt must beat the level view clearly: upright videos stay exactly upright.
+        let mut local = (level, b);
+        for &t in &TILTS[1..] {
+            let s = score(b + t);
+            if s as f64 > local.0 as f64 * 1.1 && s > local.0 {
+                local = (s, b + t);
+            }
+        }
+        if local.1 != b {
+            for dt in [1.25, 0.6] {
+                let c = local.1;
+                for a in [c - dt, c + dt] {
+                    let s = score(a);
+                    if s > local.0 {
+                        local = (s, a);
+                    }
+                }
+            }
+        }
+        if best.is_none_or(|x| local.0 > x.0) {
+            best = Some(local);
+        }
+    }
+    let (_, angle) = best?;
+    let opposite = match quarter {
+        Some(_) => None,
+        None => Some(angle + 180.0),
+    };
+    let mut found: Option<(Detection, f64)> = None;
+    for a in std::iter::once(angle).chain(opposite) {
+        if let Some(d) = detect_turned(img, params, a, scratch)
+            && found.is_none_or(|f| d.confidence > f.0.confidence)
+        {
+            found = Some((d, a.rem_euclid(360.0)));
+        }
+    }
+    found
+}
+
 /// How the tracker confirms and re-checks a keyboard.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrackerConfig {
@@ -878,6 +1231,9 @@ pub struct TrackerConfig {
     pub recheck_interval: usize,
     /// Detections agree when no corner moves more than this share of the keyboard width.
     pub tolerance: f64,
+    /// The keyboard's quarter turn in the frame (0, 90, 180, 270; see [`angle_of`]) if known,
+    /// else every one is tried.
+    pub quarter: Option<u16>,
 }
 
 impl Default for TrackerConfig {
@@ -886,6 +1242,7 @@ impl Default for TrackerConfig {
             confirm: 3,
             recheck_interval: 15,
             tolerance: 0.01,
+            quarter: None,
         }
     }
 }
@@ -912,6 +1269,9 @@ pub struct KeyboardTracker {
     locked: Option<Detection>,
     pending: Vec<Detection>,
     since_check: usize,
+    /// The view turn (degrees) the lock was found in: re-checks look there first.
+    view_angle: f64,
+    scratch: Vec<u8>,
 }
 
 fn width_of(d: &Detection) -> f64 {
@@ -952,6 +1312,8 @@ impl KeyboardTracker {
             locked: None,
             pending: Vec::new(),
             since_check: 0,
+            view_angle: 0.0,
+            scratch: Vec::new(),
         }
     }
 
@@ -966,9 +1328,16 @@ impl KeyboardTracker {
         self.since_check = 0;
     }
 
+    /// Detect anywhere in the frame, whatever the keyboard's turn.
+    fn search(&mut self, img: &GrayImage) -> Option<Detection> {
+        let (d, a) = detect_any(img, &self.params, self.config.quarter, &mut self.scratch)?;
+        self.view_angle = a;
+        Some(d)
+    }
+
     pub fn push(&mut self, img: &GrayImage) -> TrackEvent {
         match self.locked {
-            None => match detect(img, &self.params).and_then(|d| self.confirm(d)) {
+            None => match self.search(img).and_then(|d| self.confirm(d)) {
                 Some(l) => TrackEvent::Locked(l),
                 None => TrackEvent::Searching,
             },
@@ -979,12 +1348,20 @@ impl KeyboardTracker {
                     return TrackEvent::Tracking;
                 }
                 self.since_check = 0;
-                let Some(d) = detect(img, &self.params) else {
+                let again = detect_turned(img, &self.params, self.view_angle, &mut self.scratch);
+                let Some(d) = again.or_else(|| self.search(img)) else {
                     // Hands or a cut may hide the keys for a while: keep the lock.
                     self.pending.clear();
                     return TrackEvent::Tracking;
                 };
                 if agree(&l, &d, self.config.tolerance) {
+                    self.pending.clear();
+                    return TrackEvent::Tracking;
+                }
+                // A move needs detections about as confident as the lock: hands over the keys
+                // can fool a few frames in a row into a slightly wrong fit, which has fewer
+                // black keys where it puts them.
+                if d.confidence < l.confidence - 0.1 {
                     self.pending.clear();
                     return TrackEvent::Tracking;
                 }

@@ -51,6 +51,39 @@ const INPUT_FORMATS: [VideoFormat; 17] = [
     VideoFormat::Abgr,
 ];
 
+/// How the keyboard is turned in the frame (the `orientation` property).
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstPianolaPianoCropOrientation")]
+pub enum Orientation {
+    #[enum_value(name = "Found by detection", nick = "auto")]
+    Auto = 0,
+    #[enum_value(name = "Upright: A0 at the left, back of the keys up", nick = "0")]
+    Deg0 = 1,
+    #[enum_value(name = "Turned 90 degrees clockwise: A0 at the top", nick = "90")]
+    Deg90 = 2,
+    #[enum_value(
+        name = "Upside down (seen from the far side): A0 at the right",
+        nick = "180"
+    )]
+    Deg180 = 3,
+    #[enum_value(name = "Turned 270 degrees clockwise: A0 at the bottom", nick = "270")]
+    Deg270 = 4,
+}
+
+impl Orientation {
+    /// The quarter turn it fixes, if any.
+    fn quarter(self) -> Option<u16> {
+        match self {
+            Orientation::Auto => None,
+            Orientation::Deg0 => Some(0),
+            Orientation::Deg90 => Some(90),
+            Orientation::Deg180 => Some(180),
+            Orientation::Deg270 => Some(270),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Settings {
     width: u32,
@@ -62,6 +95,7 @@ struct Settings {
     confirm: u32,
     recheck: u32,
     draw: bool,
+    orientation: Orientation,
 }
 
 impl Default for Settings {
@@ -76,6 +110,7 @@ impl Default for Settings {
             confirm: DEFAULT_CONFIRM,
             recheck: DEFAULT_RECHECK,
             draw: false,
+            orientation: Orientation::Auto,
         }
     }
 }
@@ -194,13 +229,15 @@ impl PianoCrop {
     }
 
     fn post_lock(&self, d: &Detection, relock: bool, pts: Option<gst::ClockTime>) {
+        let angle = keyfind::angle_of(&d.corners);
         gst::info!(
             CAT,
             imp = self,
-            "{} keyboard {:?} at {:?} (confidence {:.2}) at {}",
+            "{} keyboard {:?} at {:?} (turned {:.1} degrees, confidence {:.2}) at {}",
             if relock { "re-locked" } else { "locked" },
             d.keyboard,
             d.corners,
+            angle,
             d.confidence,
             pts.display()
         );
@@ -210,6 +247,8 @@ impl PianoCrop {
                 gst::Array::new(d.corners.iter().flat_map(|p| [p[0], p[1]])),
             )
             .field("keys", d.keyboard.keys as i32)
+            .field("orientation", keyfind::quarter_of(angle) as i32)
+            .field("angle", angle)
             .field("lowest-note", d.keyboard.lowest_note as i32)
             .field("confidence", d.confidence as f64)
             .field("relock", relock)
@@ -354,6 +393,11 @@ impl ObjectImpl for PianoCrop {
                     .default_value(DEFAULT_RECHECK)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("orientation", Orientation::Auto)
+                    .nick("Orientation")
+                    .blurb("How the keyboard is turned in the frame, clockwise: 0 upright (A0 at the left), 90 (A0 at the top), 180 upside down (seen from the far side), 270; auto: found by detection, oblique views included")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("draw")
                     .nick("Draw")
                     .blurb("Debug view: pass RGBA video through with the found keyboard and key grid drawn on it")
@@ -382,6 +426,7 @@ impl ObjectImpl for PianoCrop {
             "confirm-frames" => s.confirm = value.get().expect("type checked upstream"),
             "recheck-interval" => s.recheck = value.get().expect("type checked upstream"),
             "draw" => s.draw = value.get().expect("type checked upstream"),
+            "orientation" => s.orientation = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
     }
@@ -398,6 +443,7 @@ impl ObjectImpl for PianoCrop {
             "confirm-frames" => s.confirm.to_value(),
             "recheck-interval" => s.recheck.to_value(),
             "draw" => s.draw.to_value(),
+            "orientation" => s.orientation.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -575,6 +621,7 @@ impl BaseTransformImpl for PianoCrop {
         let config = TrackerConfig {
             confirm: s.confirm as usize,
             recheck_interval: s.recheck as usize,
+            quarter: s.orientation.quarter(),
             ..Default::default()
         };
         let mut state = self.state();

@@ -12,8 +12,14 @@
 //! `confirm-frames` frames, locked, and checked again every `recheck-interval` frames: when
 //! the camera moves or the scene cuts it is found again. Each lock posts an element message
 //! `pianocrop-keyboard` (`corners` x0,y0,...,x3,y3 top-left, top-right, bottom-right,
-//! bottom-left; `keys`; `lowest-note`; `confidence`; `relock`). The `corners`, `keys` and
-//! `lowest-note` properties override detection. With `draw=true` the element instead passes
+//! bottom-left, where top is the back of the keys and left is the lowest key, whatever the
+//! keyboard's turn in the frame; `keys`; `lowest-note`; `orientation`, the keyboard's quarter
+//! turn clockwise, 0, 90, 180 or 270; `angle`, the same in degrees with the tilt of an oblique
+//! view; `confidence`; `relock`). The keyboard may lie any way up: upright (A0 at the left),
+//! upside down (filmed from the far side), in a portrait video, or tilted by an oblique
+//! camera; the strip always has A0 at the left. The `orientation` property (auto, 0, 90, 180,
+//! 270) fixes the quarter turn. The `corners`, `keys` and `lowest-note` properties override
+//! detection. With `draw=true` the element instead passes
 //! RGBA video through with the keyboard outline and key grid drawn on it.
 //!
 //! ```text
