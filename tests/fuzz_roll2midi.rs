@@ -119,6 +119,8 @@ fn run_roll2midi(onset: bool, u8_values: bool, inputs: &[Input]) -> Vec<String> 
             errors.push(format!("{} ({:?})", e.error(), e.debug()));
         }
     }
+    // Each bus holds a poll fd: let it go with the harness, or long runs run out of fds.
+    h.element().unwrap().set_bus(None::<&gst::Bus>);
     errors
 }
 
