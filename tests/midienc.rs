@@ -194,17 +194,54 @@ fn one_malformed_event_is_skipped_with_a_warning() {
     assert!(w.iter().any(|w| w.contains("Skipped 2 ")), "{w:?}");
 }
 
-/// The file sink gets a segment and a gap before the first input buffer is even done, so
-/// it prerolls without waiting for the end.
+/// The file sink gets a segment and a gap with the first input, so it prerolls without
+/// waiting for the end.
 #[test]
 fn gap_goes_downstream_before_the_end() {
     init();
     let layout = RollLayout::piano88(ValueFormat::U8, false);
     let (mut h, _bus) = harness(caps::roll_caps(&layout, gst::Fraction::new(25, 1)));
-    let mut saw_gap = false;
+    let frame = VelocityFrame::silent(88, false);
+    h.push(timed(frame.to_bytes(), gst::ClockTime::ZERO, None))
+        .unwrap();
+    let mut events = Vec::new();
     while let Some(e) = h.try_pull_event() {
-        saw_gap |= e.type_() == gst::EventType::Gap;
+        events.push(e.type_());
     }
-    assert!(saw_gap, "no gap before the first buffer");
+    let (seg, gap) = (
+        events.iter().position(|&t| t == gst::EventType::Segment),
+        events.iter().position(|&t| t == gst::EventType::Gap),
+    );
+    assert!(seg.is_some() && gap > seg, "{events:?}");
     assert!(h.try_pull().is_none(), "the file comes at the end");
+}
+
+/// A source that holds its lock while it sends stream-start, caps and segment (as pianosim
+/// does) must not deadlock against the gap: pianosim's video and roll pads to two sinks.
+#[test]
+fn pianosim_video_and_roll_to_two_file_sinks() {
+    init();
+    let dir = tmpdir("midienc-pianosim");
+    let midi = dir.join("in.mid");
+    let notes: Vec<Note> = (0..8u64)
+        .map(|i| Note::new(60 + i as u8, i * 250 * MSECOND, (i + 1) * 250 * MSECOND, 90))
+        .collect();
+    std::fs::write(&midi, notes_to_smf(&notes, Some(0)).unwrap()).unwrap();
+    let (mp4, truth) = (dir.join("in.mp4"), dir.join("truth.mid"));
+    run(
+        &parse(&format!(
+            "pianosim name=s location={} seed=5 width=160 height=90 framerate=25/1 \
+             s.video ! videoconvert ! x264enc speed-preset=ultrafast ! mp4mux ! filesink location={} \
+             s.roll ! midienc ! filesink location={}",
+            midi.display(),
+            mp4.display(),
+            truth.display()
+        )),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(
+        smf_to_notes(&std::fs::read(&truth).unwrap()).unwrap().len(),
+        8
+    );
 }

@@ -87,7 +87,7 @@ impl MidiEnc {
         let ret = self.take(&mut state, input, &buffer, map.as_slice(), time);
         drop(map);
         drop(state);
-        self.gap();
+        self.nothing_yet();
         ret
     }
 
@@ -154,19 +154,16 @@ impl MidiEnc {
         }
     }
 
-    /// A bytes segment, and a gap so that a sink after us prerolls now although the file
-    /// comes at end of stream (a tee feeding us and another branch would otherwise wait for
-    /// our preroll forever).
-    fn announce(&self) {
-        let segment = gst::FormattedSegment::<gst::format::Bytes>::new();
-        self.srcpad.push_event(gst::event::Segment::new(&segment));
-        self.state().segment_sent = true;
-        self.gap();
-    }
-
-    /// "Nothing yet" downstream: prerolls a sink there again (after a pause) while the input
-    /// goes on.
-    fn gap(&self) -> bool {
+    /// "Nothing yet" downstream, for every input buffer or gap: a bytes segment first, then a
+    /// gap, so that a sink after us prerolls (again, after a pause) while the file waits for
+    /// the end of stream. Without it a tee feeding us and another branch waits for our
+    /// preroll forever. Sent from the data flow, not from the segment event: a sink blocks in
+    /// preroll on the gap, and an upstream element may hold a lock while it sends events.
+    fn nothing_yet(&self) -> bool {
+        if !std::mem::replace(&mut self.state().segment_sent, true) {
+            let segment = gst::FormattedSegment::<gst::format::Bytes>::new();
+            self.srcpad.push_event(gst::event::Segment::new(&segment));
+        }
         self.srcpad
             .push_event(gst::event::Gap::builder(gst::ClockTime::ZERO).build())
     }
@@ -252,10 +249,7 @@ impl MidiEnc {
                 if let Ok(seg) = s.segment().clone().downcast::<gst::ClockTime>() {
                     self.state().segment = seg;
                 }
-                // The output has a bytes segment from the start.
-                if !self.state().segment_sent {
-                    self.announce();
-                }
+                // The output's bytes segment goes with the first buffer or gap.
                 true
             }
             EventView::Eos(_) => {
@@ -272,7 +266,7 @@ impl MidiEnc {
                 drop(state);
                 gst::Pad::event_default(pad, Some(&*self.obj()), event)
             }
-            EventView::Gap(_) => self.gap(),
+            EventView::Gap(_) => self.nothing_yet(),
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
         }
     }
