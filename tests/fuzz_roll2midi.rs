@@ -3,7 +3,7 @@
 //! NaN, infinite or out of [0, 1], buffers of the wrong size, missing or extreme timestamps and
 //! durations, gaps. It may refuse input with an error message, but never panics.
 //!
-//! Longer: `PROPTEST_CASES=20000 cargo test --release --test fuzz_roll2midi`.
+//! Longer: `PROPTEST_CASES=20000 cargo test --test fuzz_roll2midi` (a few minutes; not --release).
 
 mod common;
 
