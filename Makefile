@@ -14,8 +14,12 @@ SHELL := /bin/bash
 # beside the repository this clone came from. Tests, benches and `make model` read it.
 PIANOLA_SHARED ?= $(abspath $(patsubst %/data,%,$(firstword $(wildcard ../shared/data $(shell git remote get-url origin 2>/dev/null)/../shared/data))))
 export PIANOLA_SHARED
+# The workbench (demo, model, benches) uses the source tree's models unless told otherwise;
+# an installed plugin never looks there.
+PIANOLA_MODEL_DIR ?= $(CURDIR)/models
+export PIANOLA_MODEL_DIR
 
-.PHONY: all setup build release test lint demo bench inspect install model clean
+.PHONY: all setup build release plugin test lint demo bench inspect install model clean
 
 all: build
 
@@ -27,6 +31,12 @@ build: setup
 
 release: setup
 	$(CARGO) build --release
+
+# The plugin alone, as installed: no workbench (clap, indicatif, training) in it. Its own
+# target dir, so that building the CLI does not overwrite it.
+PLUGIN_DIR := target/plugin
+plugin: setup
+	$(CARGO) build --release --lib --no-default-features --target-dir $(PLUGIN_DIR)
 
 lint: setup
 	$(CARGO) fmt --all -- --check
@@ -41,8 +51,8 @@ demo: release
 bench: setup
 	$(CARGO) bench --bench symbolic --bench pianosim --bench keyfind --bench video2roll --bench roll2midi
 
-inspect: release
-	GST_PLUGIN_PATH=$(CURDIR)/target/release gst-inspect-1.0 pianola
+inspect: plugin
+	GST_PLUGIN_PATH=$(CURDIR)/$(PLUGIN_DIR)/release gst-inspect-1.0 pianola
 
 # Re-make the shipped model from scratch (about 100 minutes on 2 cores; see models/README.md).
 model: setup
@@ -51,8 +61,8 @@ model: setup
 DATA_HOME ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
 BIN_DIR ?= $(HOME)/.local/bin
 
-install: release
-	install -D -m 644 target/release/libgstpianola.so $(DATA_HOME)/gstreamer-1.0/plugins/libgstpianola.so
+install: release plugin
+	install -D -m 644 $(PLUGIN_DIR)/release/libgstpianola.so $(DATA_HOME)/gstreamer-1.0/plugins/libgstpianola.so
 	install -D -m 644 models/video2roll.safetensors $(DATA_HOME)/pianola/models/video2roll.safetensors
 	install -D -m 644 models/video2roll.json $(DATA_HOME)/pianola/models/video2roll.json
 	install -D -m 644 models/roll2midi.safetensors $(DATA_HOME)/pianola/models/roll2midi.safetensors

@@ -6,6 +6,8 @@
 //!   pianosim strips held in memory (so neither rendering nor decoding is counted), with the
 //!   shipped models. The bar: the default mode keeps this chain at 100 frames/s or more.
 
+mod common;
+
 use std::time::Instant;
 
 use gst::prelude::*;
@@ -54,14 +56,13 @@ fn strips(seconds: u32) -> (Vec<gst::Buffer>, gst::Caps) {
         notes_to_smf(&procedural(3, seconds as f64), Some(0)).expect("smf"),
     )
     .expect("write midi");
-    let (p, sink) = gstpianola::pipeline::launch_with_appsink(
+    let (p, sink) = common::launch_with_appsink(
         &format!(
             "pianosim location={} seed=9 canonical=true framerate=25/1 ! videoconvert ! video/x-raw,format=GRAY8 ! appsink name=out sync=false",
             midi.display()
         ),
         "out",
-    )
-    .expect("pianosim");
+    );
     p.set_state(gst::State::Playing).expect("play");
     let mut bufs = Vec::new();
     let mut caps = None;
@@ -77,20 +78,19 @@ fn strips(seconds: u32) -> (Vec<gst::Buffer>, gst::Caps) {
 }
 
 fn bench_chain(mode: &str, bufs: &[gst::Buffer], caps: &gst::Caps) {
-    let (p, src) = gstpianola::pipeline::launch_with_appsrc(
+    let (p, src) = common::launch_with_appsrc(
         &format!(
             "appsrc name=src format=time ! video2roll ! roll2midi mode={mode} ! fakesink sync=false"
         ),
         "src",
-    )
-    .expect("pipeline");
+    );
     src.set_caps(Some(caps));
     for b in bufs {
         src.push_buffer(b.clone()).expect("push");
     }
     src.end_of_stream().expect("eos");
     let t0 = Instant::now();
-    gstpianola::pipeline::run_to_eos(&p).expect("run");
+    common::run_to_eos(&p);
     let s = t0.elapsed().as_secs_f64();
     println!(
         "video2roll ! roll2midi mode={mode:<10}: {:>6.1} frames/s ({} frames)",

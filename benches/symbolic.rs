@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Speed of the symbolic half: prints figures (`make bench`).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -70,11 +72,10 @@ fn run(pipeline: &gst::Pipeline) -> Duration {
 }
 
 fn element_roll2midi(input: &[ProbFrame]) {
-    let (p, src) = gstpianola::pipeline::launch_with_appsrc(
+    let (p, src) = common::launch_with_appsrc(
         "appsrc name=src format=time ! roll2midi ! midienc ! fakesink",
         "src",
-    )
-    .unwrap();
+    );
     src.set_caps(Some(&caps::roll_caps(
         &RollLayout::piano88(ValueFormat::F32, true),
         gst::Fraction::new(25, 1),

@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Pianola: GStreamer elements that give a silent piano video its music back.
 //!
+//! - `pianocrop`: finds the keyboard in a top-view video and rectifies it to the canonical
+//!   88-key strip
+//! - `video2roll`: per video frame, the probability that each of the 88 keys is down (and
+//!   struck), from a libtorch model
 //! - `roll2midi`: key probabilities to notes (rolls or MIDI events)
 //! - `midisynth`: notes to audio with a SoundFont
 //! - `midienc`: notes to a Standard MIDI File
+//! - `pianosim`: a MIDI file rendered as a top-view piano video with its true key states
 //!
-//! `core` holds the domain in plain Rust; `model` is the only place that touches tensors.
+//! `caps` names every caps and field; `core` holds the domain in plain Rust; `model` is the
+//! only place that touches tensors (loading, inference and, with the `train` feature, the
+//! training loops). The `pianola` command-line workbench (feature `cli`) lives in
+//! `src/bin/pianola/`.
 
 use gst::glib;
 
 pub mod caps;
 pub mod core;
-pub mod dataset;
 mod latency;
 mod loading;
 mod midienc;
@@ -19,8 +26,6 @@ mod midisynth;
 pub mod model;
 mod pianocrop;
 mod pianosim;
-pub mod pipeline;
-pub mod redub;
 mod roll2midi;
 mod video2roll;
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-//! `pianola redub`'s pipeline: every output, the video stream copied bit for bit, the
-//! original audio kept or replaced, and clear errors for bad input.
+//! `pianola redub`, run as a user runs it: every output, the video stream copied bit for bit,
+//! the original audio kept or replaced, and clear errors for bad input.
 
 mod common;
 
@@ -9,7 +9,25 @@ use std::path::{Path, PathBuf};
 use common::*;
 use gst::prelude::*;
 use gstpianola::core::midi::smf_to_notes;
-use gstpianola::redub::{Redub, RedubOptions};
+
+/// Run `pianola redub <args>`: (success, stdout, stderr).
+fn redub(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pianola"))
+        .arg("redub")
+        .args(["--device", "cpu"])
+        .args(args)
+        .output()
+        .expect("run pianola");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
+}
 
 /// A short pianosim performance as H.264 in MP4, with a sine tone as its own audio.
 fn clip(dir: &Path) -> PathBuf {
@@ -34,29 +52,34 @@ fn demuxed(file: &Path, kind: &str) -> (Vec<Vec<u8>>, String) {
     (data, media)
 }
 
-fn options(input: &Path) -> RedubOptions {
-    RedubOptions {
-        input: input.to_path_buf(),
-        device: "cpu".into(),
-        ..Default::default()
-    }
-}
 
 #[test]
 fn redub_writes_every_output_and_copies_the_video() {
     init();
     let dir = tmpdir("redub");
     let input = clip(&dir);
-    let mut o = options(&input);
-    o.video_out = Some(dir.join("out.mp4"));
-    o.wav_out = Some(dir.join("out.wav"));
-    o.midi_out = Some(dir.join("out.mid"));
-    o.roll_png = Some(dir.join("out.png"));
-    let mut reports = 0;
-    let summary = Redub::new(o).unwrap().run(|_| reports += 1).unwrap();
-    assert!(summary.video_copied);
-    assert_eq!(summary.outputs.len(), 4);
-    assert!(reports > 0);
+    let (ok, stdout, stderr) = redub(args![
+        &input,
+        "-o",
+        &dir.join("out.mp4"),
+        "-o",
+        &dir.join("out.wav"),
+        "--midi",
+        &dir.join("out.mid"),
+        "--roll-png",
+        &dir.join("out.png")
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("video stream copied"), "{stdout}");
+    assert_eq!(stdout.matches("wrote ").count(), 4, "{stdout}");
+    // "N frames, M notes"
+    let field = |name: &str| -> u64 {
+        stdout
+            .split(|c: char| c == ',' || c == '\n')
+            .find_map(|p| p.trim().strip_suffix(name).and_then(|n| n.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+    };
+    let (frames, n_notes) = (field("frames"), field("notes"));
     // The video stream is the input's, buffer for buffer.
     let (vin, media) = demuxed(&input, "video");
     let (vout, media_out) = demuxed(&dir.join("out.mp4"), "video");
@@ -71,7 +94,7 @@ fn redub_writes_every_output_and_copies_the_video() {
     assert!(vin[1..] == vout[1..], "the video was encoded again");
     let key = &vin[0][vin[0].len().saturating_sub(4096)..];
     assert!(vout[0].ends_with(key));
-    assert_eq!(summary.frames, vin.len() as u64);
+    assert_eq!(frames, vin.len() as u64);
     // One audio track, the generated one (AAC): the input's tone is replaced.
     let (aout, amedia) = demuxed(&dir.join("out.mp4"), "audio");
     assert!(!aout.is_empty());
@@ -94,7 +117,7 @@ fn redub_writes_every_output_and_copies_the_video() {
     assert!(loud);
     // The MIDI has the notes counted; the picture is a PNG.
     let notes = smf_to_notes(&std::fs::read(dir.join("out.mid")).unwrap()).unwrap();
-    assert_eq!(notes.len() as u64, summary.notes);
+    assert_eq!(notes.len() as u64, n_notes);
     assert!(!notes.is_empty());
     assert!(
         std::fs::read(dir.join("out.png"))
@@ -103,11 +126,9 @@ fn redub_writes_every_output_and_copies_the_video() {
     );
 
     // Keeping the original audio gives two audio tracks; Matroska takes the copy too.
-    let mut o = options(&input);
-    o.video_out = Some(dir.join("both.mkv"));
-    o.keep_audio = true;
-    let s = Redub::new(o).unwrap().run(|_| {}).unwrap();
-    assert!(s.video_copied);
+    let (ok, stdout, stderr) = redub(args![&input, "-o", &dir.join("both.mkv"), "--keep-audio"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("video stream copied"), "{stdout}");
     let tracks = count_streams(&dir.join("both.mkv"));
     assert_eq!(tracks, (1, 2));
 }
@@ -149,16 +170,11 @@ fn bad_input_gets_a_clear_error() {
     init();
     let dir = tmpdir("redub-errors");
     // No such file.
-    let mut o = options(&dir.join("missing.mp4"));
-    o.wav_out = Some(dir.join("x.wav"));
-    let e = Redub::new(o).err().unwrap().to_string();
-    assert!(e.contains("not a readable file"), "{e}");
+    let (ok, _, e) = redub(args![&dir.join("missing.mp4"), "-o", &dir.join("x.wav")]);
+    assert!(!ok && e.contains("not a readable file"), "{e}");
     // Nothing asked for.
-    let e = Redub::new(options(&dir.join("missing.mp4")))
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(e.contains("not a readable file") || e.contains("nothing to write"));
+    let (ok, _, e) = redub(args![&dir.join("missing.mp4")]);
+    assert!(!ok && (e.contains("not a readable file") || e.contains("nothing to write")), "{e}");
     // A short video without a piano: the error says what to set.
     let video = dir.join("noise.mp4");
     run(
@@ -169,21 +185,12 @@ fn bad_input_gets_a_clear_error() {
         std::time::Duration::from_secs(60),
     )
     .unwrap();
-    let mut o = options(&video);
-    o.video_out = Some(dir.join("x.mp4"));
-    let e = Redub::new(o)
-        .unwrap()
-        .run(|_| {})
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(e.contains("No piano keyboard found"), "{e}");
-    assert!(e.contains("corners"), "{e}");
+    let (ok, _, e) = redub(args![&video, "-o", &dir.join("x.mp4")]);
+    assert!(!ok && e.contains("No piano keyboard found"), "{e}");
+    assert!(e.contains("--keyboard") || e.contains("corners"), "{e}");
     // An unknown container.
-    let mut o = options(&video);
-    o.video_out = Some(dir.join("x.avi"));
-    let e = Redub::new(o).err().unwrap().to_string();
-    assert!(e.contains(".mp4"), "{e}");
+    let (ok, _, e) = redub(args![&video, "-o", &dir.join("x.avi")]);
+    assert!(!ok && e.contains(".mp4"), "{e}");
 }
 
 #[test]
@@ -215,14 +222,11 @@ fn both_roll2midi_modes_transcribe_a_rendered_performance() {
     let reference = smf_to_notes(&std::fs::read(&truth).unwrap()).unwrap();
     assert!(reference.len() > 20, "{} notes", reference.len());
     for mode in ["rule-based", "learned"] {
-        let mut o = options(&input);
         let out = dir.join(format!("{mode}.mid"));
-        o.midi_out = Some(out.clone());
         // The shipped models: video2roll's and, for learned, the refiner.
-        o.roll2midi = format!("mode={mode}");
-        let s = Redub::new(o).unwrap().run(|_| {}).unwrap();
+        let (ok, _, e) = redub(args![&input, "--midi", &out, "--mode", mode]);
+        assert!(ok, "{e}");
         let est = smf_to_notes(&std::fs::read(&out).unwrap()).unwrap();
-        assert_eq!(est.len() as u64, s.notes);
         let m = onset_metrics(&est, &reference, 0.1);
         println!("{mode}: {m}");
         assert!(m.f1 >= 0.9, "{mode}: {m}");

@@ -138,6 +138,62 @@ fn solve8(mut a: [[f64; 9]; 8]) -> Option<[f64; 8]> {
     Some(h)
 }
 
+/// Why a keyboard quadrilateral (top-left, top-right, bottom-right, bottom-left of the keys,
+/// in image pixels, y down) cannot be a keyboard: not finite, degenerate (a point repeated,
+/// all zeros, no area), crossed or not convex, in the wrong order (counter-clockwise on the
+/// screen, e.g. corners given bottom-first), or outside a `width` x `height` frame (when
+/// known). Ok when it can be rectified.
+pub fn check_quad(q: &[[f64; 2]; 4], frame: Option<(f64, f64)>) -> Result<(), String> {
+    const NAMES: [&str; 4] = ["top-left", "top-right", "bottom-right", "bottom-left"];
+    if q.iter().flatten().any(|v| !v.is_finite()) {
+        return Err("corners must be finite numbers".into());
+    }
+    for i in 0..4 {
+        for j in i + 1..4 {
+            if (q[i][0] - q[j][0]).hypot(q[i][1] - q[j][1]) < 2.0 {
+                return Err(format!(
+                    "the {} and {} corners are the same point: give the four corners of the keys",
+                    NAMES[i], NAMES[j]
+                ));
+            }
+        }
+    }
+    // Cross products at each corner: all positive for a convex quadrilateral that runs
+    // clockwise on the screen (y down), as top-left, top-right, bottom-right, bottom-left do.
+    let cross: Vec<f64> = (0..4)
+        .map(|i| {
+            let (a, b, c) = (q[i], q[(i + 1) % 4], q[(i + 2) % 4]);
+            (b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0])
+        })
+        .collect();
+    if cross.iter().all(|&c| c < 0.0) {
+        return Err("the corners run the wrong way round: give top-left, top-right, bottom-right, bottom-left".into());
+    }
+    if !cross.iter().all(|&c| c > 0.0) {
+        return Err("the corners make a crossed or non-convex shape: give top-left, top-right, bottom-right, bottom-left of the keys".into());
+    }
+    let area = 0.5
+        * (0..4)
+            .map(|i| q[i][0] * q[(i + 1) % 4][1] - q[(i + 1) % 4][0] * q[i][1])
+            .sum::<f64>()
+            .abs();
+    if area < 100.0 {
+        return Err(format!("the corners enclose {area:.0} square pixels: too small for a keyboard"));
+    }
+    if let Some((w, h)) = frame {
+        let margin = 0.02 * w.max(h);
+        if let Some((i, p)) = q.iter().enumerate().find(|(_, p)| {
+            p[0] < -margin || p[1] < -margin || p[0] > w + margin || p[1] > h + margin
+        }) {
+            return Err(format!(
+                "the {} corner ({}, {}) is outside the {w}x{h} frame",
+                NAMES[i], p[0], p[1]
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Resample the quadrilateral `corners` (top-left, top-right, bottom-right, bottom-left) of
 /// an RGBA image into an `out_w` x `out_h` RGBA rectangle (bilinear).
 pub fn rectify_rgba(
@@ -233,5 +289,24 @@ mod tests {
                 .iter()
                 .all(|&v| v == 0)
         );
+    }
+
+    #[test]
+    fn quads_that_are_no_keyboard_are_refused_with_a_reason() {
+        let good = [[10.0, 100.0], [630.0, 100.0], [630.0, 160.0], [10.0, 160.0]];
+        assert_eq!(check_quad(&good, Some((640.0, 360.0))), Ok(()));
+        let zeros = [[0.0; 2]; 4];
+        assert!(check_quad(&zeros, None).unwrap_err().contains("same point"));
+        let twice = [[10.0, 100.0], [10.0, 100.0], [630.0, 160.0], [10.0, 160.0]];
+        assert!(check_quad(&twice, None).unwrap_err().contains("same point"));
+        let reversed = [good[3], good[2], good[1], good[0]];
+        assert!(check_quad(&reversed, None).unwrap_err().contains("wrong way"));
+        let crossed = [good[0], good[1], good[3], good[2]];
+        assert!(check_quad(&crossed, None).unwrap_err().contains("crossed"));
+        let outside = [[10.0, 100.0], [900.0, 100.0], [900.0, 160.0], [10.0, 160.0]];
+        assert!(check_quad(&outside, Some((640.0, 360.0))).unwrap_err().contains("outside"));
+        // Slightly negative (a keyboard cut by the frame's edge) is fine.
+        let edge = [[-3.0, 100.0], [630.0, 100.0], [630.0, 160.0], [-3.0, 160.0]];
+        assert_eq!(check_quad(&edge, Some((640.0, 360.0))), Ok(()));
     }
 }

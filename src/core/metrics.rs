@@ -236,6 +236,43 @@ pub fn onset_metrics(estimate: &[Note], reference: &[Note], onset_tolerance_s: f
     NoteMetrics::from_counts(matched, n_estimate, n_reference)
 }
 
+/// Signed onset errors (estimate minus reference, seconds) of the notes `onset_metrics`
+/// would match at `tolerance_s`: per pitch, the same greedy sweep, each pair's difference.
+/// Negative: the estimate comes early.
+pub fn onset_errors(estimate: &[Note], reference: &[Note], tolerance_s: f64) -> Vec<f64> {
+    let tol = (tolerance_s.max(0.0) * SECOND as f64).round() as Nanos;
+    let est = onsets_by_pitch(estimate);
+    let rf = onsets_by_pitch(reference);
+    let mut out = Vec::new();
+    for (e, r) in est.iter().zip(&rf) {
+        let (mut i, mut j) = (0, 0);
+        while i < e.len() && j < r.len() {
+            if e[i].saturating_add(tol) < r[j] {
+                i += 1;
+            } else if e[i] > r[j].saturating_add(tol) {
+                j += 1;
+            } else {
+                out.push((e[i] as f64 - r[j] as f64) / SECOND as f64);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The `q` quantile (0..=1) of `values` by linear interpolation; None when empty.
+pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
+}
+
 /// Shift all notes by `offset_ns` (signed): notes that would start before 0 are dropped, ends
 /// are clamped to be no earlier than the new start (and saturate at the top of the range). Used
 /// to align a reference MIDI with a video (video_t = midi_t + offset). Order is kept.
@@ -589,5 +626,17 @@ mod tests {
         );
         let far = shift_notes(&[Note::new(1, Nanos::MAX - 5, Nanos::MAX, 1)], 10);
         assert_eq!(far, vec![Note::new(1, Nanos::MAX, Nanos::MAX, 1)]);
+    }
+
+    #[test]
+    fn onset_errors_are_signed_and_matched() {
+        let r = [Note::new(60, 1_000_000_000, 1_500_000_000, 90), Note::new(62, 2_000_000_000, 2_100_000_000, 90)];
+        let e = [Note::new(60, 920_000_000, 1_400_000_000, 90), Note::new(62, 2_030_000_000, 2_100_000_000, 90), Note::new(64, 0, 1, 1)];
+        let mut v = onset_errors(&e, &r, 0.1);
+        v.sort_by(f64::total_cmp);
+        assert_eq!(v.len(), 2);
+        assert!((v[0] + 0.08).abs() < 1e-9 && (v[1] - 0.03).abs() < 1e-9, "{v:?}");
+        assert_eq!(quantile(&v, 0.5), Some(-0.025));
+        assert_eq!(quantile(&[], 0.5), None);
     }
 }

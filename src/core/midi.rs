@@ -925,8 +925,12 @@ mod tests {
 
     #[test]
     fn real_file_has_notes() {
-        let path =
-            crate::dataset::shared_data("data/midi/pianobooster/BoosterMusic_04-FrereJacques.mid");
+        // The shared data (not part of the project): $PIANOLA_SHARED, else ../shared.
+        let path = std::env::var_os("PIANOLA_SHARED")
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+            .join("data/midi/pianobooster/BoosterMusic_04-FrereJacques.mid");
         let bytes = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("{}: {e} (set PIANOLA_SHARED)", path.display()));
         let notes = smf_to_notes(&bytes).unwrap();

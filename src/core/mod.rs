@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The domain in plain Rust: no GStreamer, GLib or tensor types. Elements adapt buffers to these.
 
+pub mod clip;
 pub mod dataset;
 pub mod geometry;
 pub mod keyboard;
@@ -14,6 +15,6 @@ pub mod refine;
 pub mod roll;
 pub mod sim;
 pub mod soundfont;
+pub mod strip;
 pub mod synth;
-pub mod trainset;
 pub mod transcribe;

@@ -12,11 +12,12 @@ use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
 use crate::core::keyboard::canonical_span;
+use crate::core::strip;
 
-/// Input frames per window (t-2..t+2).
-pub const FRAMES: i64 = 5;
-pub const HEIGHT: i64 = 100;
-pub const WIDTH: i64 = 900;
+/// Input strips per window (t-2..t+2), as i64 for tensor shapes.
+pub const FRAMES: i64 = strip::FRAMES as i64;
+pub const HEIGHT: i64 = strip::HEIGHT as i64;
+pub const WIDTH: i64 = strip::WIDTH as i64;
 
 #[derive(Debug)]
 pub struct KeyNet {
@@ -31,7 +32,7 @@ pub struct KeyNet {
 
 /// Averaging weights [columns, keys]: each key averages the feature columns its span covers
 /// (the canonical strip's 88-key layout, `lowest_note` upwards).
-fn key_pool(columns: i64, keys: i64, lowest_note: u8) -> Tensor {
+pub(crate) fn key_pool(columns: i64, keys: i64, lowest_note: u8) -> Tensor {
     let mut w = vec![0f32; (columns * keys) as usize];
     for k in 0..keys {
         let (a, b) = canonical_span(lowest_note + k as u8);

@@ -4,12 +4,17 @@
 //! Device selection (`auto`, `cpu`, `cuda`, `cuda:N`) and the pressed-key nets.
 
 pub mod audeo;
+pub mod keycolumn;
 pub mod keynet;
 pub mod refiner;
+#[cfg(feature = "train")]
 pub mod refiner_train;
+#[cfg(feature = "train")]
 pub mod train;
 
 use thiserror::Error;
+
+use crate::core::strip;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DeviceError {
@@ -89,8 +94,10 @@ mod tests {
 /// The nets this crate can load, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
-    /// Compact position-aware net with an onset head (the default).
+    /// Compact position-aware net with an onset head (the earlier default).
     KeyNet,
+    /// KeyNet that looks along the whole key, on normalised strips and their differences.
+    KeyColumn,
     /// Audeo's Video2Roll Net (ResNet18 with FTB, FRB and self-attention), frame head only.
     Audeo,
 }
@@ -99,6 +106,7 @@ impl Arch {
     pub fn name(self) -> &'static str {
         match self {
             Arch::KeyNet => "keynet",
+            Arch::KeyColumn => "keycolumn",
             Arch::Audeo => "audeo",
         }
     }
@@ -106,13 +114,14 @@ impl Arch {
     pub fn from_name(s: &str) -> Option<Arch> {
         match s {
             "keynet" => Some(Arch::KeyNet),
+            "keycolumn" => Some(Arch::KeyColumn),
             "audeo" => Some(Arch::Audeo),
             _ => None,
         }
     }
 
     pub fn has_onset(self) -> bool {
-        self == Arch::KeyNet
+        matches!(self, Arch::KeyNet | Arch::KeyColumn)
     }
 }
 
@@ -125,7 +134,8 @@ pub struct ModelMeta {
     pub frames: usize,
     pub height: usize,
     pub width: usize,
-    /// Suggested thresholds for roll2midi.
+    /// Thresholds at which training validation and `pianola eval` score the raw key-down
+    /// and onset outputs (roll2midi's own properties decide the notes).
     pub threshold: f32,
     pub onset_threshold: f32,
     /// Free-form training record (data, command, seed, steps, metrics).
@@ -136,11 +146,11 @@ impl ModelMeta {
     pub fn new(arch: Arch) -> ModelMeta {
         ModelMeta {
             arch,
-            keys: 88,
-            lowest_note: 21,
-            frames: keynet::FRAMES as usize,
-            height: keynet::HEIGHT as usize,
-            width: keynet::WIDTH as usize,
+            keys: strip::KEYS,
+            lowest_note: strip::LOWEST_NOTE,
+            frames: strip::FRAMES,
+            height: strip::HEIGHT,
+            width: strip::WIDTH,
             threshold: 0.4,
             onset_threshold: 0.5,
             training: serde_json::Value::Null,
@@ -181,7 +191,7 @@ impl ModelMeta {
         if s("format")? != "pianola-video2roll" {
             return Err("not a pianola video2roll model (format field)".into());
         }
-        let arch = Arch::from_name(s("arch")?).ok_or("unknown arch (keynet, audeo)")?;
+        let arch = Arch::from_name(s("arch")?).ok_or("unknown arch (keycolumn, keynet, audeo)")?;
         Ok(ModelMeta {
             arch,
             keys: u("keys")? as usize,
@@ -206,6 +216,8 @@ pub enum ModelError {
     Device(#[from] DeviceError),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    #[error("model input: {0}")]
+    Input(String),
 }
 
 /// The sidecar of a weights file: `x.safetensors` -> `x.json`.
@@ -277,6 +289,11 @@ impl Model {
                 meta.keys as i64,
                 meta.lowest_note,
             )),
+            Arch::KeyColumn => Box::new(keycolumn::KeyColumn::new(
+                &vs.root(),
+                meta.keys as i64,
+                meta.lowest_note,
+            )),
             Arch::Audeo => Box::new(audeo_net(&vs.root(), meta.keys as i64)),
         };
         Model {
@@ -298,11 +315,7 @@ impl Model {
         }
         let meta = read_sidecar(path, ModelMeta::from_json)?;
         if (meta.frames, meta.height, meta.width)
-            != (
-                keynet::FRAMES as usize,
-                keynet::HEIGHT as usize,
-                keynet::WIDTH as usize,
-            )
+            != (strip::FRAMES, strip::HEIGHT, strip::WIDTH)
         {
             return Err(ModelError::Invalid {
                 path: p,
@@ -339,38 +352,57 @@ impl Model {
     }
 
     /// Key probabilities of each window; a window is `frames` GRAY8 images of
-    /// `height x width`, rows packed, frame t-2 first.
-    pub fn predict(&self, windows: &[Vec<u8>]) -> Vec<KeyProbs> {
+    /// `height x width`, rows packed, frame t-2 first. One output per window, or an error
+    /// (a window of the wrong size, a libtorch fault), never a panic.
+    pub fn predict(&self, windows: &[Vec<u8>]) -> Result<Vec<KeyProbs>, ModelError> {
         if windows.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
+        }
+        let m = &self.meta;
+        let size = m.frames * m.height * m.width;
+        if let Some(w) = windows.iter().find(|w| w.len() != size) {
+            return Err(ModelError::Input(format!(
+                "a window of {} bytes, expected {}x{}x{} = {size}",
+                w.len(),
+                m.frames,
+                m.height,
+                m.width
+            )));
         }
         let _guard = tch::no_grad_guard();
-        let m = &self.meta;
         let flat: Vec<u8> = windows.iter().flat_map(|w| w.iter().copied()).collect();
-        let x = tch::Tensor::from_slice(&flat)
-            .reshape([
+        let x = tch::Tensor::f_from_slice(&flat)?
+            .f_reshape([
                 windows.len() as i64,
                 m.frames as i64,
                 m.height as i64,
                 m.width as i64,
-            ])
-            .to_device(self.device)
-            .to_kind(tch::Kind::Float)
-            / 255.0;
+            ])?
+            .f_to_device(self.device)?
+            .f_to_kind(tch::Kind::Float)?
+            .f_div_scalar(255.0)?;
         let y = self
             .net
             .forward_t(&x, false)
-            .sigmoid()
-            .to_device(tch::Device::Cpu);
+            .f_sigmoid()?
+            .f_to_device(tch::Device::Cpu)?;
         let keys = m.keys;
-        let v: Vec<f32> = Vec::try_from(y.flatten(0, -1)).unwrap_or_default();
         let per = if m.arch.has_onset() { 2 * keys } else { keys };
-        v.chunks(per)
+        let v: Vec<f32> = Vec::try_from(y.f_flatten(0, -1)?)?;
+        if v.len() != per * windows.len() {
+            return Err(ModelError::Input(format!(
+                "the {} net gave {} values for {} windows, expected {per} each",
+                m.arch.name(),
+                v.len(),
+                windows.len()
+            )));
+        }
+        Ok(v.chunks(per)
             .map(|c| KeyProbs {
                 frame: c[..keys].to_vec(),
                 onset: m.arch.has_onset().then(|| c[keys..].to_vec()),
             })
-            .collect()
+            .collect())
     }
 
     /// Training access: the variables and a forward pass on a batch tensor.
@@ -388,13 +420,18 @@ fn audeo_net(p: &tch::nn::Path, keys: i64) -> audeo::AudeoNet {
 }
 
 /// Where a shipped model file is looked for, in order: the file named by the environment
-/// variable `env`, the user's data dir (where `make install` puts models), the system's data
-/// dirs, then this crate's own `models/`.
+/// variable `env`, the folder `$PIANOLA_MODEL_DIR` (the Makefile points it at the source
+/// tree's `models/` for tests and the workbench), the user's data dir (where `make install`
+/// puts models), then the system's data dirs. An installed plugin never looks in the tree it
+/// was built from.
 pub fn search_paths(env: &str, file: &str) -> Vec<std::path::PathBuf> {
     use std::path::PathBuf;
     let mut v = Vec::new();
-    if let Some(p) = std::env::var_os(env) {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
         v.push(PathBuf::from(p));
+    }
+    if let Some(d) = std::env::var_os("PIANOLA_MODEL_DIR").filter(|d| !d.is_empty()) {
+        v.push(PathBuf::from(d).join(file));
     }
     let home = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())
@@ -410,7 +447,6 @@ pub fn search_paths(env: &str, file: &str) -> Vec<std::path::PathBuf> {
     for d in dirs.split(':').filter(|d| !d.is_empty()) {
         v.push(PathBuf::from(d).join("pianola/models").join(file));
     }
-    v.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")).join(file));
     v
 }
 

@@ -33,8 +33,14 @@ pub struct StepLog {
 }
 
 /// A batch: `batch` windows of frames x height x width bytes, and per window the targets
-/// (keys of frame state, then keys of onsets for nets with an onset head).
-pub type Batch = (Vec<u8>, Vec<f32>);
+/// (keys of frame state, then keys of onsets for nets with an onset head) and how much each
+/// target counts (0: unknown, masked out of the loss).
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    pub windows: Vec<u8>,
+    pub targets: Vec<f32>,
+    pub masks: Vec<f32>,
+}
 
 pub fn train(
     model: &mut Model,
@@ -58,23 +64,35 @@ pub fn train(
     let t0 = Instant::now();
     let mut step = 0;
     while step < cfg.max_steps && t0.elapsed().as_secs_f64() < cfg.minutes * 60.0 {
-        let (x, y) = next_batch(cfg.batch);
+        let b = next_batch(cfg.batch);
         let n = cfg.batch as i64;
-        let x = Tensor::from_slice(&x)
-            .reshape([n, meta.frames as i64, meta.height as i64, meta.width as i64])
+        let per = (heads * keys) as usize * cfg.batch;
+        if b.targets.len() != per || b.masks.len() != per {
+            return Err(ModelError::Input(format!(
+                "a batch of {} targets and {} masks, expected {per}",
+                b.targets.len(),
+                b.masks.len()
+            )));
+        }
+        let x = Tensor::f_from_slice(&b.windows)?
+            .f_reshape([n, meta.frames as i64, meta.height as i64, meta.width as i64])?
             .to_device(model.device())
             .to_kind(Kind::Float)
             / 255.0;
-        let y = Tensor::from_slice(&y)
+        let y = Tensor::from_slice(&b.targets)
+            .reshape([n, heads, keys])
+            .to_device(model.device());
+        let w = Tensor::from_slice(&b.masks)
             .reshape([n, heads, keys])
             .to_device(model.device());
         let logits = model.forward_t(&x, true).reshape([n, heads, keys]);
+        // Masked labels weigh nothing; the mean is over the labels that count.
         let loss = logits.binary_cross_entropy_with_logits::<&Tensor>(
             &y,
-            None,
+            Some(&w),
             Some(&pw),
-            tch::Reduction::Mean,
-        );
+            tch::Reduction::Sum,
+        ) / w.sum(Kind::Float).clamp_min(1.0);
         opt.backward_step(&loss);
         step += 1;
         let log = StepLog {

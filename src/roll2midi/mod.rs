@@ -29,8 +29,6 @@ use gst::prelude::*;
 
 mod imp;
 
-pub use imp::Mode;
-
 glib::wrapper! {
     pub struct Roll2Midi(ObjectSubclass<imp::Roll2Midi>) @extends gst::Element, gst::Object;
 }

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use gst::glib;
 use gst::prelude::*;
@@ -10,8 +10,9 @@ use gst::subclass::prelude::*;
 
 use crate::caps;
 use crate::core::roll::{ProbFrame, RollLayout, ValueFormat};
-use crate::core::trainset::{FRAMES, HALF, window_indices};
-use crate::model::Model;
+use crate::core::strip::{FRAMES, HALF, window_indices};
+use crate::core::strip;
+use crate::model::{Model, ModelMeta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -68,7 +69,10 @@ struct Stream {
 
 #[derive(Default)]
 struct State {
-    model: Option<Model>,
+    /// Behind its own lock: inference holds it, not the state lock.
+    model: Option<Arc<Mutex<Model>>>,
+    /// The loaded model's sidecar, answered from without the model's lock.
+    meta: Option<ModelMeta>,
     stream: Option<Stream>,
 }
 
@@ -115,13 +119,15 @@ impl Video2Roll {
             path.display(),
             model.meta()
         );
-        self.state().model = Some(model);
+        let mut st = self.state();
+        st.meta = Some(model.meta().clone());
+        st.model = Some(Arc::new(Mutex::new(model)));
         Ok(())
     }
 
     fn out_layout(&self) -> Option<RollLayout> {
         let st = self.state();
-        let m = st.model.as_ref()?.meta().clone();
+        let m = st.meta.clone()?;
         Some(RollLayout {
             format: ValueFormat::F32,
             keys: m.keys,
@@ -186,37 +192,69 @@ impl Video2Roll {
         }
     }
 
-    /// Predict the batch (if full, or `force`) and make roll buffers.
-    fn run_batch(&self, force: bool) -> Vec<gst::Buffer> {
+    /// Predict the batch (if full, or `force`) and make roll buffers. The state lock is
+    /// not held during the forward pass, so queries (latency) answer meanwhile.
+    fn run_batch(&self, force: bool) -> Result<Vec<gst::Buffer>, gst::FlowError> {
         let batch_size = self.settings().batch_size.max(1) as usize;
-        let mut st = self.state();
-        let State { model, stream } = &mut *st;
-        let (Some(model), Some(stream)) = (model.as_ref(), stream.as_mut()) else {
-            return Vec::new();
-        };
         let mut out = Vec::new();
-        while !stream.batch.is_empty() && (force || stream.batch.len() >= batch_size) {
-            let take = stream.batch.len().min(batch_size);
-            let (windows, times): (Vec<Vec<u8>>, Vec<_>) = stream
-                .batch
-                .drain(..take)
-                .map(|(w, pts, dur)| (w, (pts, dur)))
-                .unzip();
-            for (probs, (pts, dur)) in model.predict(&windows).into_iter().zip(&times) {
+        loop {
+            let (model, windows, times) = {
+                let mut st = self.state();
+                let State { model, stream, .. } = &mut *st;
+                let (Some(model), Some(stream)) = (model.as_ref(), stream.as_mut()) else {
+                    return Ok(out);
+                };
+                if stream.batch.is_empty() || !(force || stream.batch.len() >= batch_size) {
+                    return Ok(out);
+                }
+                let take = stream.batch.len().min(batch_size);
+                let (windows, times): (Vec<Vec<u8>>, Vec<_>) = stream
+                    .batch
+                    .drain(..take)
+                    .map(|(w, pts, dur)| (w, (pts, dur)))
+                    .unzip();
+                (model.clone(), windows, times)
+            };
+            let Ok(model) = model.lock() else {
+                return Err(gst::FlowError::Error);
+            };
+            let probs = match model.predict(&windows) {
+                Ok(p) if p.len() == windows.len() => p,
+                Ok(p) => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Failed,
+                        (
+                            "The {} model gave {} outputs for {} frames: check the model file",
+                            model.meta().arch.name(),
+                            p.len(),
+                            windows.len()
+                        )
+                    );
+                    return Err(gst::FlowError::Error);
+                }
+                Err(e) => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Failed,
+                        ("The {} model failed: {e}", model.meta().arch.name())
+                    );
+                    return Err(gst::FlowError::Error);
+                }
+            };
+            for (probs, (pts, dur)) in probs.into_iter().zip(&times) {
                 let f = ProbFrame {
                     frame: probs.frame,
                     onset: probs.onset,
                 };
                 let mut buf = gst::Buffer::from_mut_slice(f.to_bytes());
-                {
-                    let b = buf.get_mut().expect("new buffer is writable");
+                if let Some(b) = buf.get_mut() {
                     b.set_pts(*pts);
                     b.set_duration(*dur);
                 }
                 out.push(buf);
             }
         }
-        out
     }
 
     fn push_all(&self, bufs: Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -233,8 +271,8 @@ impl Video2Roll {
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         {
             let mut st = self.state();
-            let (w, h) = match st.model.as_ref() {
-                Some(m) => (m.meta().width, m.meta().height),
+            let (w, h) = match st.meta.as_ref() {
+                Some(m) => (m.width, m.height),
                 None => return Err(gst::FlowError::NotNegotiated),
             };
             let Some(stream) = st.stream.as_mut() else {
@@ -274,7 +312,7 @@ impl Video2Roll {
             });
             Self::collect_windows(stream, false);
         }
-        let out = self.run_batch(false);
+        let out = self.run_batch(false)?;
         self.push_all(out)
     }
 
@@ -285,7 +323,7 @@ impl Video2Roll {
                 Self::collect_windows(stream, true);
             }
         }
-        let out = self.run_batch(true);
+        let out = self.run_batch(true)?;
         if let Some(s) = self.state().stream.as_mut() {
             s.frames.clear();
             s.next = 0;
@@ -336,10 +374,10 @@ impl Video2Roll {
             QueryViewMut::Caps(q) => {
                 let (w, h) = {
                     let st = self.state();
-                    st.model
+                    st.meta
                         .as_ref()
-                        .map(|m| (m.meta().width as i32, m.meta().height as i32))
-                        .unwrap_or((900, 100))
+                        .map(|m| (m.width as i32, m.height as i32))
+                        .unwrap_or((strip::WIDTH as i32, strip::HEIGHT as i32))
                 };
                 let caps = gst_video::VideoCapsBuilder::new()
                     .format(gst_video::VideoFormat::Gray8)
@@ -428,7 +466,7 @@ impl ObjectImpl for Video2Roll {
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
-                    .blurb("Weights (.safetensors, with its .json sidecar); unset: the installed default ($PIANOLA_MODEL, then pianola/models/video2roll.safetensors under $XDG_DATA_HOME and $XDG_DATA_DIRS, then the source tree's models/)")
+                    .blurb("Weights (.safetensors, with its .json sidecar); unset: the installed default ($PIANOLA_MODEL, then video2roll.safetensors in $PIANOLA_MODEL_DIR, then pianola/models/ under $XDG_DATA_HOME and $XDG_DATA_DIRS)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("device")

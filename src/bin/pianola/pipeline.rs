@@ -16,20 +16,6 @@ pub fn launch_with_appsink(desc: &str, name: &str) -> Result<(gst::Pipeline, gst
     Ok((pipeline, sink))
 }
 
-/// Parse `desc` and find its appsrc called `name`; it takes as many buffers as are pushed
-/// before the pipeline plays (no size limit).
-pub fn launch_with_appsrc(desc: &str, name: &str) -> Result<(gst::Pipeline, gst_app::AppSrc)> {
-    let pipeline = gst::parse::launch(desc)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("not a pipeline"))?;
-    let src = pipeline
-        .by_name(name)
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or_else(|| anyhow!("no appsrc called {name}"))?;
-    src.set_max_bytes(0);
-    Ok((pipeline, src))
-}
-
 /// Play `pipeline` to its end. A bus error becomes one line: the element, its message (which
 /// says what to change) and the last line of its debug text.
 pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<()> {

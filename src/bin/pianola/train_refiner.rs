@@ -71,14 +71,14 @@ fn pairs_of(
         .unwrap_or_else(|| dir.join("pairs"));
     std::fs::create_dir_all(&cache)?;
     let mut out = Vec::new();
-    for c in super::dataset_labels(dir)? {
+    for c in crate::clips::dataset_labels(dir)? {
         let path = cache.join(format!("{}.pair.safetensors", c.name));
         let pair = if path.is_file() {
             load_pair(&path)?
         } else {
             let notes = gstpianola::core::midi::smf_to_notes(&std::fs::read(&c.truth_midi)?)
                 .with_context(|| format!("reading {}", c.truth_midi.display()))?;
-            let pair = gstpianola::dataset::roll_pair(&c.video, &notes, model, None)?;
+            let pair = crate::render::roll_pair(&c.video, &notes, model, None)?;
             save_pair(&path, &pair)?;
             eprintln!("{}: {} frames", c.name, pair.len());
             pair
@@ -115,35 +115,12 @@ fn validate(r: &Refiner, pairs: &[(String, RollPair)], window: usize) -> Result<
     Ok((raw.f1, refined.f1))
 }
 
-pub fn train_refiner(a: &TrainRefinerArgs) -> Result<()> {
-    let arch = RefinerArch::from_name(&a.arch)
-        .ok_or_else(|| anyhow!("--arch {}: use compact or audeo-unet", a.arch))?;
-    let mut train = Vec::new();
-    for d in &a.clips {
-        train.extend(pairs_of(d, a.cache.as_deref(), a.model.as_deref())?);
-    }
-    let mut val = Vec::new();
-    for d in &a.val {
-        let cache = a.cache.as_ref().map(|c| c.join("val"));
-        val.extend(pairs_of(d, cache.as_deref(), a.model.as_deref())?);
-    }
-    let frames: usize = train.iter().map(|(_, p)| p.len()).sum();
-    eprintln!(
-        "{} training clips ({frames} frames), {} validation clips",
-        train.len(),
-        val.len()
-    );
-    let device = gstpianola::model::resolve(gstpianola::model::DeviceChoice::Auto)?;
-    let mut r = if a.resume {
-        Refiner::load(&a.out, gstpianola::model::DeviceChoice::Auto)?
-    } else {
-        Refiner::new(RefinerMeta::new(arch), device)
-    };
-    let mut meta = r.meta().clone();
-    // Every clip's probabilities must carry the channels the refiner takes (a video2roll net
-    // without an onset head gives one), and its truth the channels it gives.
+/// The pairs cut to the channels the refiner takes and gives; a clip without them (a
+/// video2roll net without an onset head gives one channel) is an error naming it.
+fn fit_channels(r: &Refiner, train: &[(String, RollPair)], val: &[(String, RollPair)]) -> Result<Vec<RollPair>> {
+    let meta = r.meta();
     let (need_in, need_out) = (r.input_values(), r.output_values());
-    if let Some((name, p)) = train.iter().chain(&val).find(|(_, p)| {
+    if let Some((name, p)) = train.iter().chain(val).find(|(_, p)| {
         p.input.iter().any(|f| f.len() < need_in) || p.target.iter().any(|f| f.len() < need_out)
     }) {
         let got = p.input.first().map(Vec::len).unwrap_or(0) / meta.keys;
@@ -153,70 +130,31 @@ pub fn train_refiner(a: &TrainRefinerArgs) -> Result<()> {
             meta.inputs
         ));
     }
-    let pairs: Vec<RollPair> = train
+    Ok(train
         .iter()
         .map(|(_, p)| RollPair {
             input: p.input.iter().map(|f| f[..need_in].to_vec()).collect(),
             target: p.target.iter().map(|f| f[..need_out].to_vec()).collect(),
         })
-        .collect();
-    let log_path = a.out.with_extension("log.tsv");
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)?;
+        .collect())
+}
+
+fn open_log(path: &Path) -> Result<std::fs::File> {
     use std::io::Write;
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     writeln!(log, "# {}", std::env::args().collect::<Vec<_>>().join(" "))?;
-    writeln!(
-        log,
-        "step\tseconds\tg_loss\td_loss\tmse\tval_raw_f1\tval_refined_f1"
-    )?;
-    let cfg = GanConfig {
-        max_steps: a.max_steps,
-        minutes: a.minutes,
-        batch: a.batch,
-        lr: a.lr,
-        window: (a.window_min, a.window_max),
-        checkpoint: a.out.clone(),
-        checkpoint_every: a.val_every,
-        seed: a.seed,
-        augment: a.augment,
-    };
-    let mut last_val = None;
-    let mut failed = None;
-    let steps = train_gan(&mut r, &pairs, &cfg, a.resume, &mut |s, g| {
-        let mut v = (f64::NAN, f64::NAN);
-        if !val.is_empty() && s.step.is_multiple_of(a.val_every.max(1)) {
-            match validate(g, &val, meta.window) {
-                Ok(x) => {
-                    v = x;
-                    last_val = Some(x);
-                }
-                Err(e) => failed = Some(e),
-            }
-        }
-        let _ = writeln!(
-            log,
-            "{}\t{:.1}\t{:.5}\t{:.5}\t{:.5}\t{:.4}\t{:.4}",
-            s.step, s.seconds, s.g_loss, s.d_loss, s.mse, v.0, v.1
-        );
-        if s.step.is_multiple_of(a.val_every.max(1)) {
-            eprintln!(
-                "step {} {:.0}s g {:.4} d {:.4} mse {:.5} val frame F1 raw {:.4} refined {:.4}",
-                s.step, s.seconds, s.g_loss, s.d_loss, s.mse, v.0, v.1
-            );
-        }
-    })?;
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    // The record of what this file was trained on.
+    writeln!(log, "step\tseconds\tg_loss\td_loss\tmse\tval_raw_f1\tval_refined_f1")?;
+    Ok(log)
+}
+
+/// This run appended to the sidecar's record of what the file was trained on.
+fn record_run(meta: &mut RefinerMeta, a: &TrainRefinerArgs, clips: usize, frames: usize, steps: usize, last_val: Option<(f64, f64)>) {
     let prev = meta.training.get("runs").cloned().unwrap_or_default();
     let mut runs = prev.as_array().cloned().unwrap_or_default();
     runs.push(serde_json::json!({
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "clips": a.clips,
-        "clip_count": train.len(),
+        "clip_count": clips,
         "frames": frames,
         "validation": a.val,
         "steps": steps,
@@ -229,12 +167,68 @@ pub fn train_refiner(a: &TrainRefinerArgs) -> Result<()> {
         "real_video": false,
     }));
     meta.training = serde_json::json!({ "runs": runs });
+}
+
+pub fn run(a: &TrainRefinerArgs) -> Result<()> {
+    use std::io::Write;
+    let arch = RefinerArch::from_name(&a.arch)
+        .ok_or_else(|| anyhow!("--arch {}: use compact or audeo-unet", a.arch))?;
+    let mut train = Vec::new();
+    for d in &a.clips {
+        train.extend(pairs_of(d, a.cache.as_deref(), a.model.as_deref())?);
+    }
+    let mut val = Vec::new();
+    for d in &a.val {
+        let cache = a.cache.as_ref().map(|c| c.join("val"));
+        val.extend(pairs_of(d, cache.as_deref(), a.model.as_deref())?);
+    }
+    let frames: usize = train.iter().map(|(_, p)| p.len()).sum();
+    eprintln!("{} training clips ({frames} frames), {} validation clips", train.len(), val.len());
+    let device = gstpianola::model::resolve(gstpianola::model::DeviceChoice::Auto)?;
+    let mut r = if a.resume {
+        Refiner::load(&a.out, gstpianola::model::DeviceChoice::Auto)?
+    } else {
+        Refiner::new(RefinerMeta::new(arch), device)
+    };
+    let mut meta = r.meta().clone();
+    let pairs = fit_channels(&r, &train, &val)?;
+    let log_path = a.out.with_extension("log.tsv");
+    let mut log = open_log(&log_path)?;
+    let cfg = GanConfig {
+        max_steps: a.max_steps,
+        minutes: a.minutes,
+        batch: a.batch,
+        lr: a.lr,
+        window: (a.window_min, a.window_max),
+        checkpoint: a.out.clone(),
+        checkpoint_every: a.val_every,
+        seed: a.seed,
+        augment: a.augment,
+    };
+    let (mut last_val, mut failed) = (None, None);
+    let every = a.val_every.max(1);
+    let steps = train_gan(&mut r, &pairs, &cfg, a.resume, &mut |s, g| {
+        let mut v = (f64::NAN, f64::NAN);
+        if !val.is_empty() && s.step.is_multiple_of(every) {
+            match validate(g, &val, meta.window) {
+                Ok(x) => (v, last_val) = (x, Some(x)),
+                Err(e) => failed = Some(e),
+            }
+        }
+        let _ = writeln!(log, "{}\t{:.1}\t{:.5}\t{:.5}\t{:.5}\t{:.4}\t{:.4}", s.step, s.seconds, s.g_loss, s.d_loss, s.mse, v.0, v.1);
+        if s.step.is_multiple_of(every) {
+            eprintln!(
+                "step {} {:.0}s g {:.4} d {:.4} mse {:.5} val frame F1 raw {:.4} refined {:.4}",
+                s.step, s.seconds, s.g_loss, s.d_loss, s.mse, v.0, v.1
+            );
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    record_run(&mut meta, a, train.len(), frames, steps, last_val);
     *r.meta_mut() = meta;
     r.save(&a.out)?;
-    println!(
-        "{steps} steps; wrote {} (log {})",
-        a.out.display(),
-        log_path.display()
-    );
+    println!("{steps} steps; wrote {} (log {})", a.out.display(), log_path.display());
     Ok(())
 }

@@ -3,26 +3,15 @@
 //! frame, with that frame's true key states and onsets, from an endless stream of clips
 //! (procedural music and MIDI pieces, a fresh look for every clip's seed).
 
-use super::dataset::{Split, clip_seed, piece_split};
-use super::keyfind::{GrayImage, Rectifier, luma_rgba};
-use super::music::{excerpt, procedural};
-use super::notes::{Nanos, Note, SECOND, notes_to_roll};
-use super::roll::{RollLayout, ValueFormat, VelocityFrame};
-use super::sim::rng::Rng;
-use super::sim::{SimConfig, Simulator, View};
+use gstpianola::core::dataset::{Split, clip_seed, piece_split};
+use gstpianola::core::keyfind::{GrayImage, Rectifier, luma_rgba};
+use gstpianola::core::music::{excerpt, procedural};
+use gstpianola::core::notes::{Nanos, Note, SECOND, notes_to_roll};
+use gstpianola::core::roll::{RollLayout, ValueFormat, VelocityFrame};
+use gstpianola::core::sim::rng::Rng;
+use gstpianola::core::sim::{SimConfig, Simulator, View};
+use gstpianola::core::strip::{FRAMES, HEIGHT, KEYS, WIDTH, window_indices};
 
-pub const FRAMES: usize = 5;
-/// Frames on each side of the one predicted.
-pub const HALF: usize = FRAMES / 2;
-pub const WIDTH: usize = 900;
-pub const HEIGHT: usize = 100;
-pub const KEYS: usize = 88;
-
-/// The frames of the window around frame `i` of `n` (t-HALF..t+HALF), the first and last
-/// frames repeated past the clip's ends. `n` must be at least 1.
-pub fn window_indices(i: usize, n: usize) -> impl Iterator<Item = usize> {
-    (0..FRAMES).map(move |k| (i + k).saturating_sub(HALF).min(n - 1))
-}
 
 /// A frame's training target: 1 or 0 per key for down, then per key for struck.
 fn target_row(f: VelocityFrame) -> Vec<f32> {
@@ -39,6 +28,8 @@ pub struct Example {
     pub window: Vec<u8>,
     /// 2 x KEYS: key down, then key struck, 0 or 1.
     pub target: Vec<f32>,
+    /// 2 x KEYS: how much each label counts in the loss (0: masked, unknown).
+    pub mask: Vec<f32>,
 }
 
 /// Endless examples from one split (train or held-out): clips of `clip_seconds` from the
@@ -218,6 +209,7 @@ impl WindowSource {
         Example {
             window,
             target: self.truth[i].clone(),
+            mask: vec![1.0; 2 * KEYS],
         }
     }
 
@@ -240,6 +232,10 @@ impl WindowSource {
 pub struct ClipWindows {
     frames: Vec<Vec<u8>>,
     truth: Vec<Vec<f32>>,
+    /// Per strip, per key: label weight (0: masked).
+    weights: Vec<Vec<f32>>,
+    /// Strips that may be drawn (not in an ignored range).
+    usable: Vec<usize>,
 }
 
 impl ClipWindows {
@@ -258,18 +254,42 @@ impl ClipWindows {
             .into_iter()
             .map(target_row)
             .collect();
+        let n = strips.len();
         Ok(ClipWindows {
             frames: strips.into_iter().map(|(_, s)| s).collect(),
             truth,
+            weights: vec![vec![1.0; KEYS]; n],
+            usable: (0..n).collect(),
         })
     }
 
+    /// Label weights per strip and key (0: the key's label is unknown there), and which
+    /// strips may be drawn at all. Lengths must match the strips.
+    pub fn with_masks(
+        mut self,
+        weights: Vec<Vec<f32>>,
+        usable: Vec<bool>,
+    ) -> Result<ClipWindows, String> {
+        let n = self.frames.len();
+        if weights.len() != n || usable.len() != n || weights.iter().any(|w| w.len() != KEYS) {
+            return Err(format!("masks for {} strips, expected {n}", weights.len()));
+        }
+        self.weights = weights;
+        self.usable = (0..n).filter(|&i| usable[i]).collect();
+        Ok(self)
+    }
+
+    /// Strips that may be drawn.
+    pub fn usable(&self) -> &[usize] {
+        &self.usable
+    }
+
     pub fn len(&self) -> usize {
-        self.frames.len()
+        self.usable.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+        self.usable.is_empty()
     }
 
     /// The window around strip `i` (edge strips repeated, as the element does).
@@ -278,15 +298,19 @@ impl ClipWindows {
         for j in window_indices(i, self.frames.len()) {
             window.extend_from_slice(&self.frames[j]);
         }
+        let mut mask = self.weights[i].clone();
+        mask.extend_from_within(..);
         Example {
             window,
             target: self.truth[i].clone(),
+            mask,
         }
     }
 
-    /// A window at random, augmented when asked.
+    /// A usable window at random, augmented when asked.
     pub fn random(&self, rng: &mut Rng, augment_it: bool) -> Example {
-        let mut e = self.example(rng.int(0, self.frames.len().max(1)));
+        let i = self.usable[rng.int(0, self.usable.len().max(1)).min(self.usable.len().saturating_sub(1))];
+        let mut e = self.example(i);
         if augment_it {
             augment(&mut e.window, rng);
         }
@@ -294,17 +318,20 @@ impl ClipWindows {
     }
 }
 
-/// The same random change to all frames of a window: a shift of up to 1% of the width and
-/// 4% of the height and a horizontal scale of up to 1% (the strip as an imperfect crop gives
-/// it), then brightness, contrast, gamma and noise.
+/// The same random change to all frames of a window, for a strip as other pianos, rooms,
+/// cameras and crops give it: a shift of up to 1% of the width and 6% of the height, scales
+/// of up to 1% across and 8% along the keys (crop error), brightness, contrast, gamma, a
+/// blur of up to two passes (focus, resolution) and noise.
 pub fn augment(window: &mut [u8], rng: &mut Rng) {
     let dx = rng.range(-9.0, 9.0);
-    let dy = rng.range(-4.0, 4.0);
+    let dy = rng.range(-6.0, 6.0);
     let sx = 1.0 + rng.range(-0.01, 0.01);
-    let gain = rng.range(0.75, 1.2);
-    let contrast = rng.range(0.75, 1.25);
-    let gamma = rng.range(0.8, 1.25);
+    let sy = 1.0 + rng.range(-0.08, 0.08);
+    let gain = rng.range(0.7, 1.25);
+    let contrast = rng.range(0.7, 1.3);
+    let gamma = rng.range(0.75, 1.3);
     let noise = rng.range(0.0, 8.0);
+    let blur = rng.int(0, 3);
     let seed = rng.next_u64() as u32;
     let mut lut = [0u8; 256];
     for (v, o) in lut.iter_mut().enumerate() {
@@ -312,15 +339,20 @@ pub fn augment(window: &mut [u8], rng: &mut Rng) {
         let x = ((x - 0.5) * contrast + 0.5) * gain;
         *o = (x * 255.0).clamp(0.0, 255.0) as u8;
     }
+    let src_x: Vec<usize> = (0..WIDTH)
+        .map(|x| {
+            let xs = (x as f32 - WIDTH as f32 / 2.0) * sx + WIDTH as f32 / 2.0 + dx;
+            (xs.round() as isize).clamp(0, WIDTH as isize - 1) as usize
+        })
+        .collect();
     let mut out = vec![0u8; WIDTH * HEIGHT];
     for f in 0..FRAMES {
         let frame = &mut window[f * WIDTH * HEIGHT..(f + 1) * WIDTH * HEIGHT];
         for y in 0..HEIGHT {
-            let sy = ((y as f32 + dy).round() as isize).clamp(0, HEIGHT as isize - 1) as usize;
-            for x in 0..WIDTH {
-                let xs = (x as f32 - WIDTH as f32 / 2.0) * sx + WIDTH as f32 / 2.0 + dx;
-                let sxi = (xs.round() as isize).clamp(0, WIDTH as isize - 1) as usize;
-                let n = (super::sim::rng::hash3(x as u32, y as u32, seed.wrapping_add(f as u32))
+            let ys = (y as f32 - HEIGHT as f32 / 2.0) * sy + HEIGHT as f32 / 2.0 + dy;
+            let sy = (ys.round() as isize).clamp(0, HEIGHT as isize - 1) as usize;
+            for (x, &sxi) in src_x.iter().enumerate() {
+                let n = (gstpianola::core::sim::rng::hash3(x as u32, y as u32, seed.wrapping_add(f as u32))
                     - 0.5)
                     * 2.0
                     * noise;
@@ -328,7 +360,29 @@ pub fn augment(window: &mut [u8], rng: &mut Rng) {
                 out[y * WIDTH + x] = v.clamp(0.0, 255.0) as u8;
             }
         }
+        for _ in 0..blur {
+            blur_121(&mut out);
+        }
         frame.copy_from_slice(&out);
+    }
+}
+
+/// One pass of a separable [1, 2, 1] / 4 blur of a strip, edges repeated.
+fn blur_121(img: &mut [u8]) {
+    let mut tmp = vec![0u8; img.len()];
+    for y in 0..HEIGHT {
+        let row = &img[y * WIDTH..(y + 1) * WIDTH];
+        for x in 0..WIDTH {
+            let (l, r) = (row[x.saturating_sub(1)] as u16, row[(x + 1).min(WIDTH - 1)] as u16);
+            tmp[y * WIDTH + x] = ((l + 2 * row[x] as u16 + r + 2) / 4) as u8;
+        }
+    }
+    for y in 0..HEIGHT {
+        let (u, d) = (y.saturating_sub(1), (y + 1).min(HEIGHT - 1));
+        for x in 0..WIDTH {
+            let v = tmp[u * WIDTH + x] as u16 + 2 * tmp[y * WIDTH + x] as u16 + tmp[d * WIDTH + x] as u16;
+            img[y * WIDTH + x] = ((v + 2) / 4) as u8;
+        }
     }
 }
 
@@ -356,14 +410,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn windows_repeat_the_edge_frames() {
-        let w = |i, n| window_indices(i, n).collect::<Vec<_>>();
-        assert_eq!(w(0, 10), vec![0, 0, 0, 1, 2]);
-        assert_eq!(w(5, 10), vec![3, 4, 5, 6, 7]);
-        assert_eq!(w(9, 10), vec![7, 8, 9, 9, 9]);
-        assert_eq!(w(0, 1), vec![0; 5]);
-    }
 
     #[test]
     fn clip_windows_label_strips_by_time() {

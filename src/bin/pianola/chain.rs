@@ -19,10 +19,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, anyhow};
 use gst::prelude::*;
 
-use crate::caps;
-use crate::core::notes::{NoteEvent, frame_transitions};
-use crate::core::picture;
-use crate::core::roll::{AnyFrame, ProbFrame, VelocityFrame};
+use gstpianola::caps;
+use gstpianola::core::notes::{NoteEvent, frame_transitions};
+use gstpianola::core::picture;
+use gstpianola::core::roll::{AnyFrame, ProbFrame, VelocityFrame};
+
+use crate::render::stream_time;
 
 /// What to make of one input video.
 #[derive(Clone, Debug, Default)]
@@ -47,6 +49,9 @@ pub struct RedubOptions {
     /// pianocrop corners "x0,y0,x1,y1,x2,y2,x3,y3" (top-left, top-right, bottom-right,
     /// bottom-left, in pixels of the input).
     pub keyboard: Option<String>,
+    /// Clockwise rotation of the picture before pianocrop (0, 90, 180, 270): the keyboard
+    /// seen from the far side or in a portrait video.
+    pub rotate: u32,
     /// Keep the input's own audio as a second track (default: replaced).
     pub keep_audio: bool,
     /// Extra roll2midi properties, e.g. "onset-threshold=0.7" (for trying settings).
@@ -140,6 +145,8 @@ struct Shared {
 /// A built re-dub pipeline.
 pub struct Redub {
     opts: RedubOptions,
+    /// The output files, written to temporaries until the run succeeds.
+    outputs: crate::outputs::Outputs,
     pipeline: gst::Pipeline,
     shared: Arc<Shared>,
 }
@@ -147,7 +154,9 @@ pub struct Redub {
 /// Nanoseconds roll2midi may hold back beyond its rules: learned mode's window, counted at
 /// 20 frames/s to be safe for any common rate.
 fn roll2midi_lookahead(e: &gst::Element) -> u64 {
-    if e.property::<crate::roll2midi::Mode>("mode") != crate::roll2midi::Mode::Learned {
+    let mode = e.property_value("mode");
+    let learned = gst::glib::EnumValue::from_value(&mode).is_some_and(|(_, v)| v.nick() == "learned");
+    if !learned {
         return 0;
     }
     let window: u32 = e.property("window");
@@ -199,8 +208,18 @@ impl Redub {
             })?),
             None => None,
         };
+        let outputs = plan_outputs(&opts)?;
+        // Sinks write to the temporaries; the run renames them when it succeeds.
+        let sink_path = |p: &Path| quoted(&outputs.temp(p).unwrap_or(p).to_string_lossy());
         let input = quoted(&opts.input.to_string_lossy());
-        let mut crop = String::from("pianocrop");
+        let flip = match opts.rotate {
+            0 => "",
+            90 => "videoflip video-direction=90r ! ",
+            180 => "videoflip video-direction=180 ! ",
+            270 => "videoflip video-direction=90l ! ",
+            r => return Err(anyhow!("rotation {r}: use 0, 90, 180 or 270")),
+        };
+        let mut crop = format!("{flip}pianocrop");
         if let Some(k) = &opts.keyboard {
             crop += &format!(" corners={}", quoted(k));
         }
@@ -227,7 +246,7 @@ impl Redub {
             if let Some(w) = &opts.wav_out {
                 desc += &format!(
                     "audio. ! {q} ! audioconvert ! audio/x-raw,format=S16LE ! wavenc ! filesink location={} ",
-                    quoted(&w.to_string_lossy())
+                    sink_path(w)
                 );
             }
         }
@@ -235,7 +254,7 @@ impl Redub {
             desc += &format!(
                 // midienc writes only at EOS: its sink must not hold the pipeline's preroll.
                 "notes. ! {q} ! midienc ! filesink async=false location={} ",
-                quoted(&m.to_string_lossy())
+                sink_path(m)
             );
         }
         if let (Some(c), Some(out)) = (container, &opts.video_out) {
@@ -244,7 +263,7 @@ impl Redub {
                  filesrc location={input} ! parsebin name=pb ",
                 c.audio_encoder(),
                 c.muxer(),
-                quoted(&out.to_string_lossy())
+                sink_path(out)
             );
         }
         let pipeline = gst::parse::launch(&desc)
@@ -286,6 +305,7 @@ impl Redub {
         });
         let redub = Redub {
             opts,
+            outputs,
             pipeline,
             shared,
         };
@@ -294,10 +314,6 @@ impl Redub {
             redub.link_parsed_streams(c)?;
         }
         Ok(redub)
-    }
-
-    pub fn pipeline(&self) -> &gst::Pipeline {
-        &self.pipeline
     }
 
     /// Count frames and keep the rolls for the picture.
@@ -319,7 +335,7 @@ impl Redub {
                         let (Some(b), Some(c)) = (sample.buffer(), sample.caps()) else {
                             return Ok(gst::FlowSuccess::Ok);
                         };
-                        let pts = b.pts().map(|t| t.nseconds()).unwrap_or(0);
+                        let pts = stream_time(&sample, b);
                         let Ok((layout, _)) = caps::parse_roll_caps(c) else {
                             return Ok(gst::FlowSuccess::Ok);
                         };
@@ -337,7 +353,7 @@ impl Redub {
                                 }
                             }
                         } else {
-                            let v = frame.into_velocity(0.5, 100);
+                            let v = frame.into_played();
                             let vl = v.layout(layout.lowest_note);
                             let mut prev = prev.lock().map_err(|_| gst::FlowError::Error)?;
                             let ons = frame_transitions(&vl, prev.as_ref(), &v, pts)
@@ -450,14 +466,16 @@ impl Redub {
 
     /// Run to the end, calling `progress` about ten times a second. Errors carry the element
     /// and its message (which says what to change).
-    pub fn run(&self, mut progress: impl FnMut(Progress)) -> Result<Summary> {
+    pub fn run(self, mut progress: impl FnMut(Progress)) -> Result<Summary> {
         let bus = self
             .pipeline
             .bus()
             .ok_or_else(|| anyhow!("pipeline has no bus"))?;
         let mut result = Ok(());
-        if let Err(e) = self.pipeline.set_state(gst::State::Playing) {
-            result = Err(anyhow!("could not start the pipeline: {e}"));
+        if self.pipeline.set_state(gst::State::Playing).is_err() {
+            // The element that refused said why on the bus: that is the message.
+            result = Err(first_bus_error(&bus)
+                .unwrap_or_else(|| anyhow!("could not start the pipeline (no element said why)")));
         }
         let mut duration = None;
         while result.is_ok() {
@@ -491,37 +509,27 @@ impl Redub {
         }
         let _ = self.pipeline.set_state(gst::State::Null);
         result?;
-        let mut outputs = Vec::new();
         if let Some(png) = &self.opts.roll_png {
-            self.write_picture(png)?;
+            self.write_picture(self.outputs.temp(png).unwrap_or(png))?;
         }
-        for p in [
-            &self.opts.video_out,
-            &self.opts.wav_out,
-            &self.opts.midi_out,
-            &self.opts.roll_png,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            outputs.push(p.clone());
-        }
+        let probabilities = if self.opts.keep_probabilities {
+            std::mem::take(&mut *self.shared.probs.lock().map_err(|_| anyhow!("lock"))?)
+        } else {
+            Vec::new()
+        };
+        let shared = self.shared.clone();
+        let outputs = self.outputs.commit()?;
         Ok(Summary {
-            frames: self.shared.frames.load(Ordering::Relaxed),
-            notes: self.shared.notes.load(Ordering::Relaxed),
-            video_copied: self
-                .shared
+            frames: shared.frames.load(Ordering::Relaxed),
+            notes: shared.notes.load(Ordering::Relaxed),
+            video_copied: shared
                 .video_copied
                 .lock()
                 .ok()
                 .and_then(|v| *v)
                 .unwrap_or(false),
             outputs,
-            probabilities: if self.opts.keep_probabilities {
-                std::mem::take(&mut *self.shared.probs.lock().map_err(|_| anyhow!("lock"))?)
-            } else {
-                Vec::new()
-            },
+            probabilities,
         })
     }
 
@@ -549,22 +557,57 @@ impl Redub {
     }
 }
 
+/// Every output of `opts`, checked against the input and each other and made ready.
+fn plan_outputs(opts: &RedubOptions) -> Result<crate::outputs::Outputs> {
+    let mut outs: Vec<(&str, &Path)> = Vec::new();
+    for (opt, p) in [
+        ("-o", &opts.video_out),
+        ("-o", &opts.wav_out),
+        ("--midi", &opts.midi_out),
+        ("--roll-png", &opts.roll_png),
+    ] {
+        if let Some(p) = p {
+            outs.push((opt, p.as_path()));
+        }
+    }
+    crate::outputs::Outputs::plan(&[opts.input.as_path()], &outs)
+}
+
+/// The first error message on `bus` (an element that failed a state change posts one): the
+/// element and what it said.
+fn first_bus_error(bus: &gst::Bus) -> Option<anyhow::Error> {
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(e) = msg.view() {
+            let from = e.src().map(|s| s.name().to_string()).unwrap_or_default();
+            return Some(anyhow!("{from}: {}", e.error()));
+        }
+    }
+    None
+}
+
+/// One video for [`chain_probabilities`].
+pub struct ChainInput<'a> {
+    pub video: &'a Path,
+    pub model: Option<&'a Path>,
+    /// pianocrop corners (in the rotated picture), or None to find them.
+    pub corners: Option<&'a str>,
+    pub rotate: u32,
+    /// roll2midi properties.
+    pub roll2midi: &'a str,
+    pub midi_out: Option<&'a Path>,
+}
+
 /// One video through the re-dub pipeline, with at most a MIDI output: video2roll's
-/// probabilities of every frame with their times. `roll2midi` holds its properties.
-pub fn chain_probabilities(
-    video: &Path,
-    model: Option<&Path>,
-    corners: Option<&str>,
-    roll2midi: &str,
-    midi_out: Option<&Path>,
-) -> Result<Vec<(u64, ProbFrame)>> {
+/// probabilities of every frame with their stream times.
+pub fn chain_probabilities(c: &ChainInput) -> Result<Vec<(u64, ProbFrame)>> {
     let o = RedubOptions {
-        input: video.to_path_buf(),
-        midi_out: midi_out.map(Path::to_path_buf),
+        input: c.video.to_path_buf(),
+        midi_out: c.midi_out.map(Path::to_path_buf),
         device: "auto".into(),
-        model: model.map(Path::to_path_buf),
-        keyboard: corners.map(str::to_string),
-        roll2midi: roll2midi.to_string(),
+        model: c.model.map(Path::to_path_buf),
+        keyboard: c.corners.map(str::to_string),
+        rotate: c.rotate,
+        roll2midi: c.roll2midi.to_string(),
         keep_probabilities: true,
         ..Default::default()
     };

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `pianola eval`: score the element chain (`pianola redub`'s pipeline) on videos against
+//! their MIDI. Everything is on the video's stream clock: frame i at i / fps.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use gstpianola::core::clip::ClipSpec;
+use gstpianola::core::metrics::{
+    FrameMetrics, NoteMetrics, frame_metrics, onset_errors, onset_metrics, quantile,
+};
+use gstpianola::core::midi::smf_to_notes;
+use gstpianola::core::notes::{Nanos, Note, SECOND, notes_to_roll};
+use gstpianola::core::roll::{ProbFrame, RollLayout, ValueFormat};
+
+use crate::clips;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A video to score (with --midi), or...
+    #[arg(long)]
+    video: Option<PathBuf>,
+    /// Its reference MIDI.
+    #[arg(long)]
+    midi: Option<PathBuf>,
+    /// ...a folder of `pianola dataset` clips (their .json labels), scored together, or...
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// ...the clips of a manifest (MTA layout), scored together (see --groups).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// With --manifest: only these groups (pianists; numbers alone mean "pianist N").
+    #[arg(long, value_delimiter = ',')]
+    groups: Vec<String>,
+    /// Reference timing: video_t = scale * midi_t + offset (seconds).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    offset: f64,
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Score only video time from..to (seconds).
+    #[arg(long)]
+    from: Option<f64>,
+    #[arg(long)]
+    to: Option<f64>,
+    /// Clockwise rotation of the video to a player's view (0, 90, 180, 270).
+    #[arg(long, default_value_t = 0)]
+    rotate: u32,
+    /// video2roll weights (default: the installed model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// pianocrop corners override "x0,y0,...,x3,y3" (in the rotated picture).
+    #[arg(long, allow_hyphen_values = true)]
+    corners: Option<String>,
+    /// roll2midi properties to try, e.g. "onset-threshold=0.7 max-dropout=80".
+    #[arg(long, default_value = "")]
+    roll2midi: String,
+    /// Ablation: score every video once per roll2midi mode (rule-based, learned) with the
+    /// same video2roll output and print one table.
+    #[arg(long)]
+    ablation: bool,
+    #[arg(long, default_value = "eval-out")]
+    out_dir: PathBuf,
+}
+
+/// Totals of one or more scored videos.
+#[derive(Default)]
+struct Tally {
+    /// video2roll's probabilities at 0.4.
+    probs: FrameMetrics,
+    /// The output notes (what roll2midi decided).
+    notes: FrameMetrics,
+    /// Note onsets at 50 and 100 ms.
+    onset: [NoteMetrics; 2],
+    /// Signed onset errors (s) of the notes matched at 100 ms.
+    errors: Vec<f64>,
+    seconds: f64,
+}
+
+/// The clips the arguments name.
+fn specs(a: &EvalArgs) -> Result<Vec<ClipSpec>> {
+    if let Some(dir) = &a.dataset {
+        return Ok(clips::dataset_labels(dir)?
+            .into_iter()
+            .map(|c| ClipSpec::whole(c.video, c.truth_midi))
+            .collect());
+    }
+    if let Some(m) = &a.manifest {
+        let all = clips::manifest(m)?;
+        let v: Vec<ClipSpec> = all
+            .into_iter()
+            .filter(|c| {
+                a.groups.is_empty()
+                    || a.groups.iter().any(|g| {
+                        c.group == g.trim() || c.group.strip_prefix("pianist ") == Some(g.trim())
+                    })
+            })
+            .collect();
+        if v.is_empty() {
+            return Err(anyhow!("--groups {:?}: no clip of {}", a.groups, m.display()));
+        }
+        return Ok(v);
+    }
+    let (Some(video), Some(midi)) = (&a.video, &a.midi) else {
+        return Err(anyhow!("give --video and --midi, --dataset or --manifest"));
+    };
+    let mut c = ClipSpec::whole(video.clone(), midi.clone());
+    (c.scale, c.offset, c.rotate) = (a.scale, a.offset, a.rotate);
+    c.from = a.from.unwrap_or(0.0);
+    c.to = a.to.unwrap_or(f64::INFINITY);
+    if let Some(k) = &a.corners {
+        c.corners = Some(gstpianola::core::clip::parse_corners(k).map_err(|e| anyhow!("--corners: {e}"))?);
+    }
+    Ok(vec![c])
+}
+
+fn key_rows(frames: &[Vec<f32>], thr: f32, weights: &[Vec<f32>]) -> Vec<Vec<bool>> {
+    frames
+        .iter()
+        .zip(weights)
+        .map(|(f, w)| f.iter().zip(w).map(|(&v, &w)| w > 0.0 && v >= thr).collect())
+        .collect()
+}
+
+/// Score one clip; writes its estimated MIDI and roll picture under `out_dir`.
+fn score(c: &ClipSpec, a: &EvalArgs, roll2midi: &str, name: &str, tally: &mut Tally) -> Result<()> {
+    std::fs::create_dir_all(&a.out_dir)?;
+    let est_mid = a.out_dir.join(format!("{name}.est.mid"));
+    let corners = c
+        .corners
+        .map(|q| q.iter().flatten().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+    let probs = crate::chain::chain_probabilities(&crate::chain::ChainInput {
+        video: &c.video,
+        model: a.model.as_deref(),
+        corners: corners.as_deref(),
+        rotate: c.rotate,
+        roll2midi,
+        midi_out: Some(&est_mid),
+    })?;
+    let secs = |t: Nanos| t as f64 / SECOND as f64;
+    let keep: Vec<&(u64, ProbFrame)> = probs.iter().filter(|(t, _)| c.uses(secs(*t))).collect();
+    if keep.is_empty() {
+        return Err(anyhow!("{}: no frames came out in the scored range", c.video.display()));
+    }
+    let reference = clips::reference(c)?;
+    let times: Vec<u64> = keep.iter().map(|(t, _)| *t).collect();
+    let weights: Vec<Vec<f32>> = times.iter().map(|&t| c.key_weights(secs(t))).collect();
+    let layout = RollLayout::piano88(ValueFormat::U8, false);
+    let as_f32 = |r: Vec<gstpianola::core::roll::VelocityFrame>| -> Vec<Vec<f32>> {
+        r.into_iter().map(|f| f.frame.iter().map(|&v| v as f32).collect()).collect()
+    };
+    let ref_rows = key_rows(&as_f32(notes_to_roll(&reference, &layout, &times)), 0.5, &weights);
+    let prob_frames: Vec<Vec<f32>> = keep.iter().map(|(_, p)| p.frame.clone()).collect();
+    let est_rows = key_rows(&prob_frames, 0.4, &weights);
+    tally.probs = tally.probs.merge(&frame_metrics(&est_rows, &ref_rows));
+    tally.seconds += secs(times[times.len() - 1] - times[0]);
+    let est_all = smf_to_notes(&std::fs::read(&est_mid)?)?;
+    let note_rows = key_rows(&as_f32(notes_to_roll(&est_all, &layout, &times)), 0.5, &weights);
+    tally.notes = tally.notes.merge(&frame_metrics(&note_rows, &ref_rows));
+    // Onsets: inside the scored range, keys that count.
+    let counted = |n: &&Note| c.uses(secs(n.start)) && c.key_weights(secs(n.start))[(n.pitch.max(21) - 21).min(87) as usize] > 0.0;
+    let est: Vec<Note> = est_all.iter().filter(counted).copied().collect();
+    let refn: Vec<Note> = reference.iter().filter(counted).copied().collect();
+    for (i, tol) in [0.05, 0.1].iter().enumerate() {
+        tally.onset[i] = tally.onset[i].merge(&onset_metrics(&est, &refn, *tol));
+    }
+    tally.errors.extend(onset_errors(&est, &refn, 0.1));
+    // Piano roll picture: reference only red, estimate only blue, both white; high keys up.
+    if let Ok(pic) = gstpianola::core::picture::comparison(&est_rows, &ref_rows, 88, 1) {
+        std::fs::write(a.out_dir.join(format!("{name}.roll.png")), pic.encode_png()?)?;
+    }
+    Ok(())
+}
+
+/// Score every clip with `roll2midi` properties; outputs named with `suffix`.
+fn score_all(a: &EvalArgs, roll2midi: &str, suffix: &str) -> Result<(usize, Tally)> {
+    let mut tally = Tally::default();
+    let specs = specs(a)?;
+    for c in &specs {
+        score(c, a, roll2midi, &format!("{}{suffix}", c.name()), &mut tally)?;
+        eprintln!("{}{suffix} done", c.name());
+    }
+    Ok((specs.len(), tally))
+}
+
+fn print_ablation(a: &EvalArgs) -> Result<()> {
+    let mut rows = Vec::new();
+    for mode in ["rule-based", "learned"] {
+        let props = format!("{} mode={mode}", a.roll2midi);
+        let (n, t) = score_all(a, props.trim(), &format!(".{mode}"))?;
+        rows.push((mode, n, t));
+    }
+    println!(
+        "{} video(s), {:.1} min scored, same video2roll output for both modes",
+        rows[0].1,
+        rows[0].2.seconds / 60.0
+    );
+    println!("| roll2midi mode | frame P | frame R | frame F1 | onset F1 50 ms | onset F1 100 ms |");
+    println!("|---|---|---|---|---|---|");
+    for (mode, _, t) in &rows {
+        println!(
+            "| {mode} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            t.notes.precision, t.notes.recall, t.notes.f1, t.onset[0].f1, t.onset[1].f1
+        );
+    }
+    println!(
+        "(frame: the output notes' roll; probabilities >= 0.4 give frame F1 {:.3})",
+        rows[0].2.probs.f1
+    );
+    Ok(())
+}
+
+pub fn run(a: &EvalArgs) -> Result<()> {
+    if a.ablation {
+        return print_ablation(a);
+    }
+    let (n, tally) = score_all(a, &a.roll2midi, "")?;
+    let (probs, notes) = (&tally.probs, &tally.notes);
+    println!("{n} video(s), {:.1} min scored", tally.seconds / 60.0);
+    println!("| level | P | R | Acc | F1 |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| frame (probabilities >= 0.4) | {:.3} | {:.3} | {:.3} | {:.3} |",
+        probs.precision, probs.recall, probs.accuracy, probs.f1
+    );
+    println!("| frame (output notes) | {:.3} | {:.3} | | {:.3} |", notes.precision, notes.recall, notes.f1);
+    for (m, tol) in tally.onset.iter().zip(["50 ms", "100 ms"]) {
+        println!("| note onset {tol} | {:.3} | {:.3} | | {:.3} |", m.precision, m.recall, m.f1);
+    }
+    let q = |p: f64| quantile(&tally.errors, p).map(|v| v * 1000.0).unwrap_or(f64::NAN);
+    println!(
+        "onset error (estimate - reference, {} notes matched at 100 ms): median {:+.0} ms, 10th-90th percentile {:+.0} to {:+.0} ms",
+        tally.errors.len(),
+        q(0.5),
+        q(0.1),
+        q(0.9)
+    );
+    println!("estimated MIDI and roll pictures in {}", a.out_dir.display());
+    Ok(())
+}

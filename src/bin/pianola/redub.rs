@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MPL-2.0
+//! `pianola redub`: the video back with generated audio, and/or WAV, MIDI, roll picture.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+
+use crate::chain::{Container, Redub, RedubOptions, Summary};
+
+#[derive(clap::Args)]
+pub struct RedubArgs {
+    /// The piano video (any format GStreamer decodes), filmed from above.
+    input: PathBuf,
+    /// Output: a video (.mp4, .mov, .mkv: the input's video with the new audio) and/or a
+    /// .wav (the audio alone). Repeatable.
+    #[arg(short, long)]
+    output: Vec<PathBuf>,
+    /// Also write the transcription as a Standard MIDI File.
+    #[arg(long)]
+    midi: Option<PathBuf>,
+    /// Also draw the transcription as a piano-roll PNG (probabilities grey, notes amber).
+    #[arg(long)]
+    roll_png: Option<PathBuf>,
+    /// General MIDI program for the audio (0 = acoustic grand piano, 4 = electric piano,
+    /// 19 = church organ, 40 = violin, ...).
+    #[arg(long, default_value_t = 0)]
+    instrument: u8,
+    /// SF2 SoundFont (default: FluidR3_GM.sf2 from fluid-soundfont-gm).
+    #[arg(long)]
+    soundfont: Option<PathBuf>,
+    /// Where the model runs: auto (CUDA when present), cpu, cuda, cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// video2roll weights (default: the installed model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The keyboard's corners in the input's pixels, when finding it fails:
+    /// "x0,y0,x1,y1,x2,y2,x3,y3" = top-left, top-right, bottom-right, bottom-left.
+    #[arg(long, allow_hyphen_values = true)]
+    keyboard: Option<String>,
+    /// Clockwise rotation to a player's view before finding the keyboard: 0, 90, 180
+    /// (filmed from the far side), 270; --keyboard corners are in the rotated picture.
+    #[arg(long, default_value = "0", value_parser = ["0", "90", "180", "270"])]
+    rotate: String,
+    /// Keep the input's own audio as a second track (default: replace it).
+    #[arg(long)]
+    keep_audio: bool,
+    /// How roll2midi decides the notes: rule-based or learned (see the README's ablation);
+    /// default: the element's default.
+    #[arg(long, value_parser = ["rule-based", "learned"])]
+    mode: Option<String>,
+    /// No progress bar and no summary (errors still go to stderr).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn options(a: &RedubArgs) -> Result<RedubOptions> {
+    let mut o = RedubOptions {
+        input: a.input.clone(),
+        midi_out: a.midi.clone(),
+        roll_png: a.roll_png.clone(),
+        program: a.instrument,
+        soundfont: a.soundfont.clone(),
+        device: a.device.clone(),
+        model: a.model.clone(),
+        keyboard: match &a.keyboard {
+            Some(k) => {
+                let q = gstpianola::core::clip::parse_corners(k).map_err(|e| anyhow!("--keyboard: {e}"))?;
+                gstpianola::core::geometry::check_quad(&q, None).map_err(|e| anyhow!("--keyboard: {e}"))?;
+                Some(k.clone())
+            }
+            None => None,
+        },
+        rotate: a.rotate.parse().unwrap_or(0),
+        keep_audio: a.keep_audio,
+        roll2midi: a
+            .mode
+            .as_ref()
+            .map(|m| format!("mode={m}"))
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    for out in &a.output {
+        let is_wav = out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+        if is_wav {
+            if o.wav_out.replace(out.clone()).is_some() {
+                return Err(anyhow!("give one .wav output"));
+            }
+        } else if Container::from_path(out).is_some() {
+            if o.video_out.replace(out.clone()).is_some() {
+                return Err(anyhow!("give one video output"));
+            }
+        } else {
+            return Err(anyhow!(
+                "-o {}: name it .mp4, .mov, .mkv (video with audio) or .wav (audio)",
+                out.display()
+            ));
+        }
+    }
+    Ok(o)
+}
+
+/// Run a re-dub with a progress bar (unless quiet).
+pub fn run_with_progress(
+    o: RedubOptions,
+    quiet: bool,
+) -> Result<Summary> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let job = Redub::new(o)?;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% ETA {eta} {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let summary = job.run(|p| {
+        if let Some(d) = p.duration {
+            bar.set_length(d / 1_000_000);
+        }
+        if let Some(t) = p.position {
+            bar.set_position(t / 1_000_000);
+        }
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!(
+            "{} frames, {:.0} frames/s",
+            p.frames,
+            p.frames as f64 / secs
+        ));
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    if !quiet {
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        println!(
+            "{} frames, {} notes, {secs:.1} s, {:.0} frames/s",
+            summary.frames,
+            summary.notes,
+            summary.frames as f64 / secs
+        );
+    }
+    Ok(summary)
+}
+
+pub fn run(a: &RedubArgs) -> Result<()> {
+    let o = options(a)?;
+    let has_video = o.video_out.is_some();
+    let summary = run_with_progress(o, a.quiet).map_err(cli_advice)?;
+    if !a.quiet {
+        for p in &summary.outputs {
+            println!("wrote {}", p.display());
+        }
+        if has_video {
+            println!(
+                "video stream {}",
+                if summary.video_copied {
+                    "copied from the input"
+                } else {
+                    "encoded again (the container does not take the input's codec)"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An element's advice names its properties; say which flags of `pianola redub` set them.
+fn cli_advice(e: anyhow::Error) -> anyhow::Error {
+    let text = e.to_string();
+    let mut hints = Vec::new();
+    if text.contains("corners=") {
+        hints.push("--keyboard x0,y0,x1,y1,x2,y2,x3,y3 gives the corners (and --rotate 180 turns a keyboard filmed from the far side)");
+    }
+    if text.contains("soundfont") {
+        hints.push("--soundfont F.sf2 names the SoundFont");
+    }
+    if text.contains("model property") || text.contains("the model") && text.contains("video2roll") {
+        hints.push("--model W.safetensors names the video2roll weights");
+    }
+    if text.contains("device") && text.contains("CUDA") {
+        hints.push("--device cpu runs without a GPU");
+    }
+    if hints.is_empty() {
+        e
+    } else {
+        anyhow::anyhow!("{text}\nWith pianola redub: {}.", hints.join("; "))
+    }
+}
+

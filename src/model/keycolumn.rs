@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MPL-2.0
+//! KeyColumn: a pressed-key net for the canonical strip that looks along the whole key.
+//!
+//! KeyNet sees about 15 pixels around each point and averages the key's length into two
+//! bands, so a fingertip on a key and a hand hovering above it look alike. KeyColumn:
+//! - normalises each window (zero mean, unit variance: rooms and cameras differ in light),
+//! - adds the four frame-to-frame differences to the five strips (motion is what a press is,
+//!   and it does not depend on the piano's look),
+//! - strides down the key's length only (100 -> 7 rows, a vertical receptive field of 63 of
+//!   the 100 pixels), then keeps the 7 rows as channels, so where along the key something
+//!   happens is not averaged away,
+//! - pools the feature columns per key over each key's fixed span (as KeyNet), and mixes
+//!   neighbouring keys with 1-D convolutions and a learned key embedding,
+//! - gives two logits per key: key down and key struck.
+
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
+
+use super::keynet::{FRAMES, HEIGHT, WIDTH, key_pool};
+
+/// Feature rows kept down the key's length.
+const ROWS: i64 = 7;
+const CH: i64 = 48;
+
+#[derive(Debug)]
+pub struct KeyColumn {
+    convs: Vec<(nn::Conv2D, nn::BatchNorm)>,
+    pool: Tensor,
+    ctx1: nn::Conv1D,
+    ctx2: nn::Conv1D,
+    embed: Tensor,
+    head: nn::Conv1D,
+}
+
+impl KeyColumn {
+    pub fn new(vs: &nn::Path, keys: i64, lowest_note: u8) -> KeyColumn {
+        let spec: [(i64, i64, [i64; 2]); 5] = [
+            (2 * FRAMES - 1, 16, [2, 2]),
+            (16, 32, [2, 2]),
+            (32, CH, [2, 1]),
+            (CH, CH, [2, 1]),
+            (CH, CH, [1, 1]),
+        ];
+        let convs = spec
+            .iter()
+            .enumerate()
+            .map(|(i, &(cin, cout, stride))| {
+                let cfg = nn::ConvConfigND::<[i64; 2]> {
+                    stride,
+                    padding: [1, 1],
+                    dilation: [1, 1],
+                    groups: 1,
+                    bias: false,
+                    ws_init: nn::Init::Kaiming {
+                        dist: nn::init::NormalOrUniform::Normal,
+                        fan: nn::init::FanInOut::FanOut,
+                        non_linearity: nn::init::NonLinearity::ReLU,
+                    },
+                    bs_init: nn::Init::Const(0.0),
+                    padding_mode: nn::PaddingMode::Zeros,
+                };
+                (
+                    nn::conv(vs / format!("conv{i}"), cin, cout, [3, 3], cfg),
+                    nn::batch_norm2d(vs / format!("bn{i}"), cout, Default::default()),
+                )
+            })
+            .collect();
+        let ch = CH * ROWS;
+        let c1 = nn::ConvConfig {
+            padding: 2,
+            ..Default::default()
+        };
+        let c2 = nn::ConvConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        KeyColumn {
+            convs,
+            // 900 -> 450 -> 225 columns.
+            pool: key_pool(WIDTH / 4, keys, lowest_note),
+            ctx1: nn::conv1d(vs / "ctx1", ch, 96, 5, c1),
+            ctx2: nn::conv1d(vs / "ctx2", 96, 96, 3, c2),
+            embed: vs.var("embed", &[96, keys], nn::Init::Const(0.0)),
+            head: nn::conv1d(vs / "head", 96, 2, 1, Default::default()),
+        }
+    }
+}
+
+impl ModuleT for KeyColumn {
+    /// xs: [N, 5, 100, 900] in [0, 1]; returns logits [N, 2, keys] (frame, onset).
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let dims = [1i64, 2, 3];
+        let mean = xs.mean_dim(dims.as_slice(), true, Kind::Float);
+        let std = xs.std_dim(dims.as_slice(), false, true);
+        let x = (xs - mean) / (std + 0.02);
+        let diffs = x.narrow(1, 1, FRAMES - 1) - x.narrow(1, 0, FRAMES - 1);
+        let mut x = Tensor::cat(&[x, diffs * 2.0], 1);
+        for (conv, bn) in &self.convs {
+            x = x.apply(conv).apply_t(bn, train).relu();
+        }
+        // [N, 48, 7, 225] -> rows as channels -> [N, 336, 225] -> per key [N, 336, keys].
+        let (n, c, h, w) = x.size4().unwrap_or((0, 0, 0, 0));
+        debug_assert_eq!(h, ROWS, "input height {HEIGHT}");
+        let x = x.reshape([n, c * h, w]);
+        let x = x.matmul(&self.pool.to_device(x.device()));
+        let x = x.apply(&self.ctx1).relu();
+        let x = (x.apply(&self.ctx2) + &self.embed).relu();
+        x.apply(&self.head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_shape() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = KeyColumn::new(&vs.root(), 88, 21);
+        let x = Tensor::rand([2, FRAMES, HEIGHT, WIDTH], (Kind::Float, tch::Device::Cpu));
+        assert_eq!(net.forward_t(&x, false).size(), vec![2, 2, 88]);
+        assert_eq!(net.forward_t(&x, true).size(), vec![2, 2, 88]);
+    }
+}
