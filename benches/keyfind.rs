@@ -8,7 +8,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use gst::prelude::*;
-use gstpianola::core::keyfind::{DetectParams, GrayImage, Rectifier, detect, luma_rgba};
+use gstpianola::core::keyfind::{
+    DetectParams, GrayImage, Rectifier, angle_of, detect, detect_any, luma_rgba,
+};
 use gstpianola::core::music::procedural;
 use gstpianola::core::sim::{SimConfig, Simulator};
 
@@ -232,6 +234,33 @@ fn main() {
         "detect 1920x1080: {:.2} ms (median of 5; min {:.2}, max {:.2})",
         times[2], times[0], times[4]
     );
+    // Whatever the turn: the search before a lock (quarter turns and tilts, both half turns).
+    let turned: Vec<u8> = gray.iter().rev().copied().collect();
+    for (name, px) in [("upright", &gray), ("upside down", &turned)] {
+        let img = image(&sim, px);
+        let mut scratch = Vec::new();
+        let mut found = None;
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let t0 = Instant::now();
+                found = black_box(detect_any(
+                    black_box(&img),
+                    &DetectParams::default(),
+                    None,
+                    &mut scratch,
+                ));
+                t0.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "detect_any 1920x1080 {name}: {:.2} ms (median of 5; min {:.2}, max {:.2}); turn found {:?}",
+            times[2],
+            times[0],
+            times[4],
+            found.map(|f| (angle_of(&f.0.corners) * 10.0).round() / 10.0)
+        );
+    }
     element_throughput(&gray);
     bach_report();
 }

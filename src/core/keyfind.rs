@@ -354,7 +354,8 @@ impl EvenPitch {
         let (b, a) = fit_line(&local)?;
         let (lo, hi) = (xs[0], xs[xs.len() - 1]);
         let (ql, qh) = (a + b * lo, a + b * hi);
-        if !(ql > 0.0 && qh > 0.0) || !a.is_finite() || !b.is_finite() {
+        let valid = ql > 0.0 && qh > 0.0 && a.is_finite() && b.is_finite();
+        if !valid {
             return None;
         }
         let ratio = (ql / qh).powi(2);
@@ -946,10 +947,9 @@ fn front_edge(
         for (i, d) in drops.iter().enumerate() {
             if d.1 >= 0.6 * strongest && d.1 > best.1 {
                 best = *d;
-            } else if best.1 > 0.0 && d.1 < best.1 {
-                if drops.get(i + 1).is_none_or(|n| n.1 < best.1) {
-                    break;
-                }
+            } else if best.1 > 0.0 && d.1 < best.1 && drops.get(i + 1).is_none_or(|n| n.1 < best.1)
+            {
+                break;
             }
         }
         if best.1 > 25.0 {
@@ -1050,7 +1050,7 @@ impl Turn {
     }
 
     /// A view point in the frame.
-    fn to_src(&self, p: [f64; 2]) -> [f64; 2] {
+    fn to_src(self, p: [f64; 2]) -> [f64; 2] {
         let (x, y) = (p[0] - self.view_c[0], p[1] - self.view_c[1]);
         [
             self.src_c[0] + self.cos * x - self.sin * y,
@@ -1348,7 +1348,13 @@ impl KeyboardTracker {
                     return TrackEvent::Tracking;
                 }
                 self.since_check = 0;
-                let again = detect_turned(img, &self.params, self.view_angle, &mut self.scratch);
+                // Same instrument: a re-check looks for the locked keyboard (hands hiding one
+                // end can make a smaller one fit better).
+                let same = DetectParams {
+                    keys: Some(l.keyboard.keys),
+                    lowest_note: Some(l.keyboard.lowest_note),
+                };
+                let again = detect_turned(img, &same, self.view_angle, &mut self.scratch);
                 let Some(d) = again.or_else(|| self.search(img)) else {
                     // Hands or a cut may hide the keys for a while: keep the lock.
                     self.pending.clear();
