@@ -1337,7 +1337,7 @@ impl KeyboardTracker {
 
     pub fn push(&mut self, img: &GrayImage) -> TrackEvent {
         match self.locked {
-            None => match self.search(img).and_then(|d| self.confirm(d)) {
+            None => match self.search(img).and_then(|d| self.confirm(d, 1)) {
                 Some(l) => TrackEvent::Locked(l),
                 None => TrackEvent::Searching,
             },
@@ -1371,7 +1371,7 @@ impl KeyboardTracker {
                     self.pending.clear();
                     return TrackEvent::Tracking;
                 }
-                match self.confirm(d) {
+                match self.confirm(d, 2) {
                     Some(n) => TrackEvent::Relocked(n),
                     None => TrackEvent::Tracking,
                 }
@@ -1379,9 +1379,10 @@ impl KeyboardTracker {
         }
     }
 
-    /// Add a detection to the run of agreeing ones; once the run is long enough, lock onto
-    /// its average and return it.
-    fn confirm(&mut self, d: Detection) -> Option<Detection> {
+    /// Add a detection to the run of agreeing ones; once the run is `times` times the
+    /// configured length, lock onto its average and return it. A move takes twice as many as
+    /// a first lock: in oblique views hands can bias a few frames in a row by a key's width.
+    fn confirm(&mut self, d: Detection, times: usize) -> Option<Detection> {
         if !self
             .pending
             .last()
@@ -1390,7 +1391,7 @@ impl KeyboardTracker {
             self.pending.clear();
         }
         self.pending.push(d);
-        if self.pending.len() < self.config.confirm.max(1) {
+        if self.pending.len() < self.config.confirm.max(1) * times {
             return None;
         }
         let l = average(&self.pending);
