@@ -41,6 +41,7 @@ plugin: setup
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --lib --no-default-features -- -D warnings
 
 test: lint
 	$(CARGO) test

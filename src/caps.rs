@@ -23,6 +23,10 @@ pub const FIELD_KEYS: &str = "keys";
 pub const FIELD_LOWEST_NOTE: &str = "lowest-note";
 pub const FIELD_CHANNELS: &str = "channels";
 pub const FIELD_FRAMERATE: &str = "framerate";
+/// Optional on probability rolls: the key-down and onset thresholds the model that made
+/// them was chosen at (from its sidecar). roll2midi uses them unless its own are set.
+pub const FIELD_THRESHOLD: &str = "threshold";
+pub const FIELD_ONSET_THRESHOLD: &str = "onset-threshold";
 
 pub const FORMAT_F32: &str = "F32LE";
 pub const FORMAT_U8: &str = "U8";
@@ -60,6 +64,27 @@ pub fn roll_caps(layout: &RollLayout, framerate: gst::Fraction) -> gst::Caps {
         .field(FIELD_CHANNELS, channels_str(layout.onset))
         .field(FIELD_FRAMERATE, framerate)
         .build()
+}
+
+/// `caps` with the model's thresholds (see [`FIELD_THRESHOLD`]).
+pub fn with_thresholds(mut caps: gst::Caps, frame: f32, onset: f32) -> gst::Caps {
+    if let Some(s) = caps.make_mut().structure_mut(0) {
+        s.set(FIELD_THRESHOLD, frame as f64);
+        s.set(FIELD_ONSET_THRESHOLD, onset as f64);
+    }
+    caps
+}
+
+/// The model's thresholds carried by roll caps, when they are (key down, onset); values
+/// outside 0..1 are ignored.
+pub fn roll_thresholds(caps: &gst::CapsRef) -> (Option<f32>, Option<f32>) {
+    let get = |f: &str| {
+        caps.structure(0)
+            .and_then(|s| s.get::<f64>(f).ok())
+            .filter(|v| *v > 0.0 && *v < 1.0)
+            .map(|v| v as f32)
+    };
+    (get(FIELD_THRESHOLD), get(FIELD_ONSET_THRESHOLD))
 }
 
 /// Template caps for rolls of the given formats, any layout and rate.

@@ -12,29 +12,61 @@ fn a_rendered_clip_has_video_truth_and_labels() {
     init();
     let dir = tmpdir("dataset");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pianola"))
-        .args(["dataset", "--clips", "1", "--procedural", "--seconds", "2", "--seed", "1"])
-        .args(["--width", "320", "--height", "180", "--fps", "25", "--only-held-out"])
+        .args([
+            "dataset",
+            "--clips",
+            "1",
+            "--procedural",
+            "--seconds",
+            "2",
+            "--seed",
+            "1",
+        ])
+        .args([
+            "--width",
+            "320",
+            "--height",
+            "180",
+            "--fps",
+            "25",
+            "--only-held-out",
+        ])
         .arg("--out")
         .arg(&dir)
         .output()
         .expect("run pianola");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let held = dir.join("held-out");
     let labels = held.join("clip-00000.json");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&labels).unwrap()).unwrap();
     assert_eq!(json["split"], "held-out");
     assert_eq!(seed_split(json["seed"].as_u64().unwrap()), Split::HeldOut);
-    assert_eq!((json["width"].as_i64(), json["height"].as_i64()), (Some(320), Some(180)));
+    assert_eq!(
+        (json["width"].as_i64(), json["height"].as_i64()),
+        (Some(320), Some(180))
+    );
     assert!([88, 76, 61].contains(&json["keys"].as_i64().unwrap()));
     // Corners inside the frame, in order.
     let c: Vec<[f64; 2]> = serde_json::from_value(json["corners"].clone()).unwrap();
-    assert!(c.iter().all(|p| p[0] >= 0.0 && p[0] <= 320.0 && p[1] >= 0.0 && p[1] <= 180.0));
+    assert!(
+        c.iter()
+            .all(|p| p[0] >= 0.0 && p[0] <= 320.0 && p[1] >= 0.0 && p[1] <= 180.0)
+    );
     assert!(c[0][0] < c[1][0] && c[3][0] < c[2][0] && c[0][1] < c[3][1]);
     // The true MIDI has the notes (folded into the instrument's range), frame-quantised.
     let src = smf_to_notes(&std::fs::read(held.join("clip-00000.src.mid")).unwrap()).unwrap();
     let truth = smf_to_notes(&std::fs::read(held.join("clip-00000.truth.mid")).unwrap()).unwrap();
-    assert!(truth.len() + 2 >= src.len() && !truth.is_empty(), "{} vs {}", truth.len(), src.len());
+    assert!(
+        truth.len() + 2 >= src.len() && !truth.is_empty(),
+        "{} vs {}",
+        truth.len(),
+        src.len()
+    );
     // The video decodes to the right number of frames: the notes + 0.5 s tail at 25 fps...
     let (bufs, _) = collect(&format!(
         "filesrc location={} ! decodebin ! videoconvert ! appsink name=out",

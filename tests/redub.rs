@@ -52,7 +52,6 @@ fn demuxed(file: &Path, kind: &str) -> (Vec<Vec<u8>>, String) {
     (data, media)
 }
 
-
 #[test]
 fn redub_writes_every_output_and_copies_the_video() {
     init();
@@ -75,8 +74,12 @@ fn redub_writes_every_output_and_copies_the_video() {
     // "N frames, M notes"
     let field = |name: &str| -> u64 {
         stdout
-            .split(|c: char| c == ',' || c == '\n')
-            .find_map(|p| p.trim().strip_suffix(name).and_then(|n| n.trim().parse().ok()))
+            .split([',', '\n'])
+            .find_map(|p| {
+                p.trim()
+                    .strip_suffix(name)
+                    .and_then(|n| n.trim().parse().ok())
+            })
             .unwrap_or_else(|| panic!("no {name} in {stdout}"))
     };
     let (frames, n_notes) = (field("frames"), field("notes"));
@@ -174,7 +177,10 @@ fn bad_input_gets_a_clear_error() {
     assert!(!ok && e.contains("not a readable file"), "{e}");
     // Nothing asked for.
     let (ok, _, e) = redub(args![&dir.join("missing.mp4")]);
-    assert!(!ok && (e.contains("not a readable file") || e.contains("nothing to write")), "{e}");
+    assert!(
+        !ok && (e.contains("not a readable file") || e.contains("nothing to write")),
+        "{e}"
+    );
     // A short video without a piano: the error says what to set.
     let video = dir.join("noise.mp4");
     run(

@@ -169,3 +169,52 @@ fn missing_or_bad_model_is_a_clear_error() {
     .unwrap_err();
     assert!(err.contains("bad.json") && err.contains("format"), "{err}");
 }
+
+/// The forward pass runs without the element's state lock: a latency query made while a
+/// slow batch (the Audeo net, 16 windows) is being predicted answers at once, not after it.
+#[test]
+fn latency_answers_while_a_batch_is_predicted() {
+    init();
+    let dir = tmpdir("v2r-busy");
+    let model = dir.join("audeo.safetensors");
+    tch::manual_seed(0);
+    Model::new(ModelMeta::new(Arch::Audeo), tch::Device::Cpu)
+        .save(&model)
+        .unwrap();
+    let mut h = harness(&model, 16);
+    h.set_src_caps(strip_caps());
+    h.play();
+    let element = h.element().unwrap();
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (b2, e2) = (busy.clone(), element.clone());
+    let asker = std::thread::spawn(move || {
+        while !b2.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // The 18th frame completes the 16th window: the batch is now being predicted.
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let t0 = std::time::Instant::now();
+        let mut q = gst::query::Latency::new();
+        let answered = e2.static_pad("src").unwrap().query(&mut q);
+        (answered, t0.elapsed(), q.result().1)
+    });
+    for i in 0..17 {
+        h.push(frame(i)).unwrap();
+    }
+    busy.store(true, std::sync::atomic::Ordering::SeqCst);
+    let t0 = std::time::Instant::now();
+    h.push(frame(17)).unwrap();
+    let predicting = t0.elapsed();
+    let (answered, waited, min) = asker.join().unwrap();
+    assert!(answered);
+    // HALF (2) + batch - 1 (15) frames of 40 ms.
+    assert_eq!(min, gst::ClockTime::from_mseconds(40 * 17));
+    assert!(
+        predicting > std::time::Duration::from_millis(400),
+        "a fast batch proves nothing: {predicting:?}"
+    );
+    assert!(
+        waited < predicting / 4,
+        "the query waited {waited:?} for a {predicting:?} batch"
+    );
+}

@@ -185,7 +185,9 @@ impl ClipSpec {
                 "rotate" => c.rotate = parse_rotation(v).map_err(bad)?,
                 "corners" => c.corners = Some(parse_corners(v).map_err(bad)?),
                 "group" => c.group = v.trim().to_string(),
-                "mask-keys" => c.masked_keys = parse_key_masks(&v.replace(';', ",")).map_err(bad)?,
+                "mask-keys" => {
+                    c.masked_keys = parse_key_masks(&v.replace(';', ",")).map_err(bad)?
+                }
                 _ => {
                     return Err(ClipError::UnknownKey {
                         key: k.into(),
@@ -274,17 +276,28 @@ pub fn parse_manifest(text: &str, dir: &Path, file: &str) -> Result<Vec<ClipSpec
         }
         let f: Vec<&str> = line.split('\t').collect();
         let get = |c: usize| {
-            f.get(c)
-                .copied()
-                .ok_or_else(|| err(i + 1, format!("{} fields, expected {}", f.len(), header.len())))
+            f.get(c).copied().ok_or_else(|| {
+                err(
+                    i + 1,
+                    format!("{} fields, expected {}", f.len(), header.len()),
+                )
+            })
         };
         let name = get(c_clip)?.trim();
-        let mut c = ClipSpec::whole(dir.join(format!("{name}.mp4")), dir.join(format!("{name}.mid")));
+        let mut c = ClipSpec::whole(
+            dir.join(format!("{name}.mp4")),
+            dir.join(format!("{name}.mid")),
+        );
         c.rotate = 180;
         c.group = format!("pianist {}", get(c_pianist)?.trim());
-        c.corners = Some(parse_corners(get(c_corners)?).map_err(|e| err(i + 1, format!("corners_rot180: {e}")))?);
-        c.masked_keys = parse_key_masks(get(c_broken)?).map_err(|e| err(i + 1, format!("broken_keys: {e}")))?;
-        c.ignore = parse_ranges(get(c_ignore)?).map_err(|e| err(i + 1, format!("ignore_ranges_s: {e}")))?;
+        c.corners = Some(
+            parse_corners(get(c_corners)?)
+                .map_err(|e| err(i + 1, format!("corners_rot180: {e}")))?,
+        );
+        c.masked_keys =
+            parse_key_masks(get(c_broken)?).map_err(|e| err(i + 1, format!("broken_keys: {e}")))?;
+        c.ignore = parse_ranges(get(c_ignore)?)
+            .map_err(|e| err(i + 1, format!("ignore_ranges_s: {e}")))?;
         out.push(c);
     }
     Ok(out)
@@ -300,15 +313,27 @@ mod tests {
             "video=a.mp4,midi=a.mid,scale=1.001,offset=-6.145,from=0,to=85,weight=6,rotate=180,corners=1;2;3;4;5;6;7;8,group=p1,mask-keys=21;65@2-3",
         )
         .unwrap();
-        assert_eq!((c.scale, c.offset, c.to, c.weight, c.rotate), (1.001, -6.145, 85.0, 6.0, 180));
+        assert_eq!(
+            (c.scale, c.offset, c.to, c.weight, c.rotate),
+            (1.001, -6.145, 85.0, 6.0, 180)
+        );
         assert_eq!(c.corners.unwrap()[3], [7.0, 8.0]);
         assert_eq!(c.group, "p1");
         assert_eq!(c.key_weights(2.5)[0], 0.0);
         assert_eq!(c.key_weights(2.5)[65 - 21], 0.0);
         assert_eq!(c.key_weights(4.0)[65 - 21], 1.0);
-        assert!(matches!(ClipSpec::parse("video=a.mp4"), Err(ClipError::Incomplete(_))));
-        assert!(matches!(ClipSpec::parse("video=a,midi=b,rotate=45"), Err(ClipError::BadValue { .. })));
-        assert!(matches!(ClipSpec::parse("video=a,midi=b,speed=2"), Err(ClipError::UnknownKey { .. })));
+        assert!(matches!(
+            ClipSpec::parse("video=a.mp4"),
+            Err(ClipError::Incomplete(_))
+        ));
+        assert!(matches!(
+            ClipSpec::parse("video=a,midi=b,rotate=45"),
+            Err(ClipError::BadValue { .. })
+        ));
+        assert!(matches!(
+            ClipSpec::parse("video=a,midi=b,speed=2"),
+            Err(ClipError::UnknownKey { .. })
+        ));
     }
 
     #[test]
@@ -325,11 +350,19 @@ mod tests {
         assert_eq!(c.masked_keys.len(), 4);
         assert_eq!(c.key_weights(0.0).iter().filter(|&&w| w == 0.0).count(), 3);
         assert_eq!(c.key_weights(24.0).iter().filter(|&&w| w == 0.0).count(), 4);
-        let broken = "clip\tpianist\tignore_ranges_s\tbroken_keys\tcorners_rot180\np2\t2\t\t21\t1,2,3\n";
-        let e = parse_manifest(broken, Path::new("/d"), "M.tsv").unwrap_err().to_string();
-        assert!(e.contains("M.tsv line 2") && e.contains("corners_rot180"), "{e}");
+        let broken =
+            "clip\tpianist\tignore_ranges_s\tbroken_keys\tcorners_rot180\np2\t2\t\t21\t1,2,3\n";
+        let e = parse_manifest(broken, Path::new("/d"), "M.tsv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("M.tsv line 2") && e.contains("corners_rot180"),
+            "{e}"
+        );
         let short = "clip\tpianist\tignore_ranges_s\tbroken_keys\tcorners_rot180\np2\t2\n";
-        let e = parse_manifest(short, Path::new("/d"), "M.tsv").unwrap_err().to_string();
+        let e = parse_manifest(short, Path::new("/d"), "M.tsv")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2"), "{e}");
     }
 }

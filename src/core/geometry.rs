@@ -178,7 +178,9 @@ pub fn check_quad(q: &[[f64; 2]; 4], frame: Option<(f64, f64)>) -> Result<(), St
             .sum::<f64>()
             .abs();
     if area < 100.0 {
-        return Err(format!("the corners enclose {area:.0} square pixels: too small for a keyboard"));
+        return Err(format!(
+            "the corners enclose {area:.0} square pixels: too small for a keyboard"
+        ));
     }
     if let Some((w, h)) = frame {
         let margin = 0.02 * w.max(h);
@@ -300,11 +302,19 @@ mod tests {
         let twice = [[10.0, 100.0], [10.0, 100.0], [630.0, 160.0], [10.0, 160.0]];
         assert!(check_quad(&twice, None).unwrap_err().contains("same point"));
         let reversed = [good[3], good[2], good[1], good[0]];
-        assert!(check_quad(&reversed, None).unwrap_err().contains("wrong way"));
+        assert!(
+            check_quad(&reversed, None)
+                .unwrap_err()
+                .contains("wrong way")
+        );
         let crossed = [good[0], good[1], good[3], good[2]];
         assert!(check_quad(&crossed, None).unwrap_err().contains("crossed"));
         let outside = [[10.0, 100.0], [900.0, 100.0], [900.0, 160.0], [10.0, 160.0]];
-        assert!(check_quad(&outside, Some((640.0, 360.0))).unwrap_err().contains("outside"));
+        assert!(
+            check_quad(&outside, Some((640.0, 360.0)))
+                .unwrap_err()
+                .contains("outside")
+        );
         // Slightly negative (a keyboard cut by the frame's edge) is fine.
         let edge = [[-3.0, 100.0], [630.0, 100.0], [630.0, 160.0], [-3.0, 160.0]];
         assert_eq!(check_quad(&edge, Some((640.0, 360.0))), Ok(()));

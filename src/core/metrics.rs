@@ -630,12 +630,22 @@ mod tests {
 
     #[test]
     fn onset_errors_are_signed_and_matched() {
-        let r = [Note::new(60, 1_000_000_000, 1_500_000_000, 90), Note::new(62, 2_000_000_000, 2_100_000_000, 90)];
-        let e = [Note::new(60, 920_000_000, 1_400_000_000, 90), Note::new(62, 2_030_000_000, 2_100_000_000, 90), Note::new(64, 0, 1, 1)];
+        let r = [
+            Note::new(60, 1_000_000_000, 1_500_000_000, 90),
+            Note::new(62, 2_000_000_000, 2_100_000_000, 90),
+        ];
+        let e = [
+            Note::new(60, 920_000_000, 1_400_000_000, 90),
+            Note::new(62, 2_030_000_000, 2_100_000_000, 90),
+            Note::new(64, 0, 1, 1),
+        ];
         let mut v = onset_errors(&e, &r, 0.1);
         v.sort_by(f64::total_cmp);
         assert_eq!(v.len(), 2);
-        assert!((v[0] + 0.08).abs() < 1e-9 && (v[1] - 0.03).abs() < 1e-9, "{v:?}");
+        assert!(
+            (v[0] + 0.08).abs() < 1e-9 && (v[1] - 0.03).abs() < 1e-9,
+            "{v:?}"
+        );
         assert_eq!(quantile(&v, 0.5), Some(-0.025));
         assert_eq!(quantile(&[], 0.5), None);
     }

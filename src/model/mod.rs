@@ -314,9 +314,7 @@ impl Model {
             });
         }
         let meta = read_sidecar(path, ModelMeta::from_json)?;
-        if (meta.frames, meta.height, meta.width)
-            != (strip::FRAMES, strip::HEIGHT, strip::WIDTH)
-        {
+        if (meta.frames, meta.height, meta.width) != (strip::FRAMES, strip::HEIGHT, strip::WIDTH) {
             return Err(ModelError::Invalid {
                 path: p,
                 why: format!(

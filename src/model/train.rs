@@ -22,6 +22,33 @@ pub struct TrainConfig {
     pub pos_weight_onset: f64,
     pub checkpoint: PathBuf,
     pub checkpoint_every: usize,
+    /// Steps the model had before this run (its sidecar's `training.steps` is kept up to
+    /// date at every checkpoint, so a stopped run resumes where it was).
+    pub steps_before: u64,
+    /// Cosine decay of the learning rate to 5% of `lr` at this total step (None: constant).
+    pub decay_until: Option<u64>,
+}
+
+/// The learning rate at total step `t` (cosine from `lr` to 5% of it at `until`).
+pub fn scheduled_lr(lr: f64, t: u64, until: Option<u64>) -> f64 {
+    match until {
+        Some(u) if u > 0 => {
+            let x = (t as f64 / u as f64).min(1.0);
+            lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * x).cos()))
+        }
+        _ => lr,
+    }
+}
+
+/// Record the total step count in the sidecar's training record (an object).
+fn note_steps(model: &mut Model, total: u64) {
+    let t = &mut model.meta_mut().training;
+    if !t.is_object() {
+        *t = serde_json::json!({});
+    }
+    if let Some(o) = t.as_object_mut() {
+        o.insert("steps".into(), serde_json::json!(total));
+    }
 }
 
 /// One line of the training log.
@@ -64,6 +91,11 @@ pub fn train(
     let t0 = Instant::now();
     let mut step = 0;
     while step < cfg.max_steps && t0.elapsed().as_secs_f64() < cfg.minutes * 60.0 {
+        opt.set_lr(scheduled_lr(
+            cfg.lr,
+            cfg.steps_before + step as u64,
+            cfg.decay_until,
+        ));
         let b = next_batch(cfg.batch);
         let n = cfg.batch as i64;
         let per = (heads * keys) as usize * cfg.batch;
@@ -102,9 +134,11 @@ pub fn train(
         };
         on_step(&log, model);
         if cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every) {
+            note_steps(model, cfg.steps_before + step as u64);
             model.save(&cfg.checkpoint)?;
         }
     }
+    note_steps(model, cfg.steps_before + step as u64);
     model.save(&cfg.checkpoint)?;
     Ok(step)
 }

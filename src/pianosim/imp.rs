@@ -152,9 +152,13 @@ impl PianoSim {
         Ok(())
     }
 
-    /// Stream-start, caps and segment on one pad; the video pad also posts the keyboard
-    /// message.
-    fn start_stream(&self, pad: &gst::Pad, sim: &Simulator) {
+    /// Stream-start, caps and segment for one pad, and for the video pad the keyboard
+    /// message: made under the state lock, pushed and posted after it is released.
+    fn stream_start(
+        &self,
+        pad: &gst::Pad,
+        sim: &Simulator,
+    ) -> (Vec<gst::Event>, Option<gst::Message>) {
         let (num, den) = sim.fps();
         let rate = gst::Fraction::new(num as i32, den as i32);
         let is_video = pad == &self.video;
@@ -174,17 +178,17 @@ impl PianoSim {
                 "roll",
             )
         };
-        pad.push_event(
+        let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+        seg.set_duration(self.duration(sim));
+        let events = vec![
             gst::event::StreamStart::builder(&format!("pianosim-{}/{name}", sim.config().seed))
                 .group_id(self.group)
                 .build(),
-        );
-        pad.push_event(gst::event::Caps::new(&c));
-        let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
-        seg.set_duration(self.duration(sim));
-        pad.push_event(gst::event::Segment::new(&seg));
+            gst::event::Caps::new(&c),
+            gst::event::Segment::new(&seg),
+        ];
         if !is_video {
-            return;
+            return (events, None);
         }
         let c = sim.corners();
         let kb = sim.keyboard();
@@ -198,9 +202,21 @@ impl PianoSim {
             .field("width", sim.width() as i32)
             .field("height", sim.height() as i32)
             .build();
-        let _ = self
-            .obj()
-            .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        let msg = gst::message::Element::builder(s).src(&*self.obj()).build();
+        (events, Some(msg))
+    }
+
+    /// Push the events and post the message of [`Self::stream_start`] (no lock held).
+    fn send_start(&self, pad: &gst::Pad, start: Option<(Vec<gst::Event>, Option<gst::Message>)>) {
+        let Some((events, msg)) = start else {
+            return;
+        };
+        for e in events {
+            pad.push_event(e);
+        }
+        if let Some(m) = msg {
+            let _ = self.obj().post_message(m);
+        }
     }
 
     fn duration(&self, sim: &Simulator) -> gst::ClockTime {
@@ -218,13 +234,14 @@ impl PianoSim {
             let _ = pad.pause_task();
             return;
         };
-        if !state.started[p] {
+        let start = (!state.started[p]).then(|| {
             state.started[p] = true;
-            self.start_stream(pad, &state.sim);
-        }
+            self.stream_start(pad, &state.sim)
+        });
         let i = state.next[p];
         if i >= state.sim.n_frames() {
             drop(guard);
+            self.send_start(pad, start);
             pad.push_event(gst::event::Eos::new());
             let _ = pad.pause_task();
             return;
@@ -246,9 +263,9 @@ impl PianoSim {
                 .unwrap_or_default()
         };
         drop(guard);
+        self.send_start(pad, start);
         let mut buf = gst::Buffer::from_mut_slice(data);
-        {
-            let m = buf.get_mut().expect("new buffer is writable");
+        if let Some(m) = buf.get_mut() {
             m.set_pts(pts);
             m.set_duration(end.saturating_sub(pts));
             m.set_offset(i as u64);

@@ -62,6 +62,9 @@ pub fn default_refiner_paths() -> Vec<std::path::PathBuf> {
 #[derive(Debug, Clone)]
 struct Settings {
     threshold: f32,
+    /// Whether threshold / onset-threshold were set (else the model's, from the caps).
+    threshold_set: bool,
+    onset_threshold_set: bool,
     hysteresis: f32,
     min_note_duration_ms: u32,
     max_dropout_ms: u32,
@@ -80,6 +83,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             threshold: DEFAULT_THRESHOLD,
+            threshold_set: false,
+            onset_threshold_set: false,
             hysteresis: DEFAULT_HYSTERESIS,
             min_note_duration_ms: DEFAULT_MIN_NOTE_DURATION_MS,
             max_dropout_ms: DEFAULT_MAX_DROPOUT_MS,
@@ -313,7 +318,7 @@ impl Roll2Midi {
             .or(state.next_pts)
             .unwrap_or(gst::ClockTime::ZERO);
         let duration = buffer.duration().unwrap_or(state.frame_duration);
-        state.next_pts = Some(pts + duration);
+        state.next_pts = pts.checked_add(duration);
         let time = FrameTime {
             pts: pts.nseconds(),
             duration: duration.nseconds(),
@@ -472,7 +477,15 @@ impl Roll2Midi {
             _ => Output::Roll,
         };
         let frame_duration = caps::frame_duration(framerate);
-        let settings = self.settings();
+        let mut settings = self.settings();
+        // The model's own thresholds, unless the user set these.
+        let (model_thr, model_onset) = caps::roll_thresholds(caps);
+        if let (false, Some(t)) = (settings.threshold_set, model_thr) {
+            settings.threshold = t;
+        }
+        if let (false, Some(t)) = (settings.onset_threshold_set, model_onset) {
+            settings.onset_threshold = t;
+        }
         let params = settings.params(frame_duration);
         let tracker = NoteTracker::new(params, layout).map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{e}"));
@@ -712,7 +725,7 @@ impl ObjectImpl for Roll2Midi {
             vec![
                 glib::ParamSpecFloat::builder("threshold")
                     .nick("Threshold")
-                    .blurb("Probability at which a key goes down (Audeo: 0.4)")
+                    .blurb("Probability at which a key goes down; unset: the model's own (video2roll sends its sidecar's threshold in the caps), else 0.4 (Audeo)")
                     .minimum(0.01)
                     .maximum(1.0)
                     .default_value(DEFAULT_THRESHOLD)
@@ -742,7 +755,7 @@ impl ObjectImpl for Roll2Midi {
                     .build(),
                 glib::ParamSpecFloat::builder("onset-threshold")
                     .nick("Onset threshold")
-                    .blurb("Onset probability that re-strikes a held key (when the roll has an onset channel)")
+                    .blurb("Onset probability that re-strikes a held key (when the roll has an onset channel); unset: the model's own, else 0.5")
                     .minimum(0.01)
                     .maximum(1.0)
                     .default_value(DEFAULT_ONSET_THRESHOLD)
@@ -811,13 +824,19 @@ impl ObjectImpl for Roll2Midi {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         match pspec.name() {
-            "threshold" => s.threshold = value.get().expect("type checked upstream"),
+            "threshold" => {
+                s.threshold = value.get().expect("type checked upstream");
+                s.threshold_set = true;
+            }
             "hysteresis" => s.hysteresis = value.get().expect("type checked upstream"),
             "min-note-duration" => {
                 s.min_note_duration_ms = value.get().expect("type checked upstream")
             }
             "max-dropout" => s.max_dropout_ms = value.get().expect("type checked upstream"),
-            "onset-threshold" => s.onset_threshold = value.get().expect("type checked upstream"),
+            "onset-threshold" => {
+                s.onset_threshold = value.get().expect("type checked upstream");
+                s.onset_threshold_set = true;
+            }
             "smoothing" => s.smoothing = value.get().expect("type checked upstream"),
             "velocity" => s.velocity = value.get().expect("type checked upstream"),
             "tail" => s.tail_ms = value.get().expect("type checked upstream"),

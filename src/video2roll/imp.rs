@@ -10,8 +10,8 @@ use gst::subclass::prelude::*;
 
 use crate::caps;
 use crate::core::roll::{ProbFrame, RollLayout, ValueFormat};
-use crate::core::strip::{FRAMES, HALF, window_indices};
 use crate::core::strip;
+use crate::core::strip::{FRAMES, HALF, window_indices};
 use crate::model::{Model, ModelMeta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -125,6 +125,15 @@ impl Video2Roll {
         Ok(())
     }
 
+    /// Roll caps with the model's thresholds from its sidecar.
+    fn out_caps(&self, layout: &RollLayout, framerate: gst::Fraction) -> gst::Caps {
+        let c = caps::roll_caps(layout, framerate);
+        match self.state().meta.as_ref() {
+            Some(m) => caps::with_thresholds(c, m.threshold, m.onset_threshold),
+            None => c,
+        }
+    }
+
     fn out_layout(&self) -> Option<RollLayout> {
         let st = self.state();
         let m = st.meta.clone()?;
@@ -162,7 +171,7 @@ impl Video2Roll {
             .obj()
             .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
         self.srcpad
-            .push_event(gst::event::Caps::new(&caps::roll_caps(&layout, framerate)))
+            .push_event(gst::event::Caps::new(&self.out_caps(&layout, framerate)))
     }
 
     /// The window around `frames[i]`, edge frames repeated.

@@ -31,16 +31,18 @@ pub fn strips(c: &ClipSpec, cache: Option<&Path>) -> Result<Vec<Strip>> {
     let Some(dir) = cache else {
         return decode_strips(&c.video, &crop, from, to);
     };
-    let meta = std::fs::metadata(&c.video).with_context(|| format!("reading {}", c.video.display()))?;
+    let meta =
+        std::fs::metadata(&c.video).with_context(|| format!("reading {}", c.video.display()))?;
     let modified = meta
         .modified()
         .ok()
         .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let video = std::fs::canonicalize(&c.video).unwrap_or_else(|_| c.video.clone());
     let key = format!(
         "{}|{}|{modified}|{}|{:?}|{from}|{to}",
-        c.video.display(),
+        video.display(),
         meta.len(),
         c.rotate,
         c.corners
@@ -142,24 +144,35 @@ pub fn windows(c: &ClipSpec, cache: Option<&Path>) -> Result<ClipWindows> {
     }
     let secs = |t: Nanos| t as f64 / SECOND as f64;
     if !strips.iter().any(|s| c.uses(secs(s.time))) {
-        return Err(anyhow!("{}: no strip left after the ignored ranges", c.video.display()));
+        return Err(anyhow!(
+            "{}: no strip left after the ignored ranges",
+            c.video.display()
+        ));
     }
     let weights = strips.iter().map(|s| c.key_weights(secs(s.time))).collect();
     let usable = strips.iter().map(|s| c.uses(secs(s.time))).collect();
-    ClipWindows::new(strips.into_iter().map(|s| (s.time, s.luma)).collect(), &notes)
-        .and_then(|w| w.with_masks(weights, usable))
-        .map_err(|e| anyhow!("{}: {e}", c.video.display()))
+    ClipWindows::new(
+        strips.into_iter().map(|s| (s.time, s.luma)).collect(),
+        &notes,
+    )
+    .and_then(|w| w.with_masks(weights, usable))
+    .map_err(|e| anyhow!("{}: {e}", c.video.display()))
 }
 
 /// The clips of a manifest file (the MTA layout, see [`gstpianola::core::clip::parse_manifest`]).
 pub fn manifest(path: &Path) -> Result<Vec<ClipSpec>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let clips = gstpianola::core::clip::parse_manifest(&text, dir, &path.display().to_string())?;
     for c in &clips {
         for f in [&c.video, &c.midi] {
             if !f.is_file() {
-                return Err(anyhow!("{}: {} listed but missing", path.display(), f.display()));
+                return Err(anyhow!(
+                    "{}: {} listed but missing",
+                    path.display(),
+                    f.display()
+                ));
             }
         }
     }
@@ -216,4 +229,3 @@ pub fn dataset_clips(dir: &Path) -> Result<Vec<ClipSpec>> {
         })
         .collect()
 }
-

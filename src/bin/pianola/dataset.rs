@@ -64,7 +64,6 @@ pub fn midi_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-
 /// The named pieces of the MIDI folders (empty files left out).
 pub fn load_pieces(dirs: &[PathBuf]) -> Result<Vec<(String, Vec<Note>)>> {
     let mut files = Vec::new();
@@ -98,7 +97,9 @@ fn choose_piece(
     let use_proc = a.procedural && (pieces.is_empty() || i % 2 == 1);
     if use_proc {
         let mut k = a.seed.wrapping_mul(7919).wrapping_add(i as u64);
-        while a.only_held_out && piece_split(&format!("procedural-{k}"), a.held_out) != Split::HeldOut {
+        while a.only_held_out
+            && piece_split(&format!("procedural-{k}"), a.held_out) != Split::HeldOut
+        {
             k = k.wrapping_add(1_000_003);
         }
         return Ok((format!("procedural-{k}"), procedural(k, a.seconds)));
@@ -117,7 +118,9 @@ fn choose_piece(
 pub fn run(a: &DatasetArgs) -> Result<()> {
     let pieces = load_pieces(&a.midi_dir)?;
     if pieces.is_empty() && !a.procedural {
-        return Err(anyhow!("no pieces: give --midi-dir with .mid files and/or --procedural"));
+        return Err(anyhow!(
+            "no pieces: give --midi-dir with .mid files and/or --procedural"
+        ));
     }
     std::fs::create_dir_all(&a.out)?;
     let mut index = std::fs::File::create(a.out.join("index.jsonl"))?;
@@ -149,11 +152,26 @@ pub fn run(a: &DatasetArgs) -> Result<()> {
         };
         let labels = render_clip(&clip_notes, &req, &a.out.join(split.name()))?;
         counts[usize::from(split == Split::HeldOut)] += 1;
-        let rel = labels.labels.strip_prefix(&a.out).unwrap_or(&labels.labels).display().to_string();
-        let entry = serde_json::json!({"labels": rel, "piece": name, "split": split.name(), "seed": seed});
+        let rel = labels
+            .labels
+            .strip_prefix(&a.out)
+            .unwrap_or(&labels.labels)
+            .display()
+            .to_string();
+        let entry =
+            serde_json::json!({"labels": rel, "piece": name, "split": split.name(), "seed": seed});
         writeln!(index, "{entry}")?;
-        println!("{rel}: {name} ({}), {} notes, seed {seed}", split.name(), clip_notes.len());
+        println!(
+            "{rel}: {name} ({}), {} notes, seed {seed}",
+            split.name(),
+            clip_notes.len()
+        );
     }
-    println!("{} train and {} held-out clips in {}", counts[0], counts[1], a.out.display());
+    println!(
+        "{} train and {} held-out clips in {}",
+        counts[0],
+        counts[1],
+        a.out.display()
+    );
     Ok(())
 }

@@ -18,13 +18,13 @@ const DEMO_SECONDS: f64 = 30.0;
 
 pub fn run(a: &DemoArgs) -> Result<()> {
     let out_dir = a.out_dir.as_path();
+    use crate::render::{ClipRequest, render_clip};
     use gstpianola::core::dataset::{Split, clip_seed};
     use gstpianola::core::metrics::{frame_metrics, onset_metrics};
     use gstpianola::core::midi::smf_to_notes;
     use gstpianola::core::music::excerpt;
     use gstpianola::core::notes::{SECOND, frame_times, notes_to_roll};
     use gstpianola::core::roll::{RollLayout, ValueFormat};
-    use crate::render::{ClipRequest, render_clip};
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let notes = excerpt(
@@ -85,4 +85,3 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     );
     Ok(())
 }
-

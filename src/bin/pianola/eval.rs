@@ -73,8 +73,13 @@ struct Tally {
     onset: [NoteMetrics; 2],
     /// Signed onset errors (s) of the notes matched at 100 ms.
     errors: Vec<f64>,
+    /// The probabilities' frame metrics at each of SWEEP's thresholds.
+    sweep: Vec<FrameMetrics>,
     seconds: f64,
 }
+
+/// Key-down thresholds at which the probabilities are also scored.
+const SWEEP: [f32; 9] = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
 
 /// The clips the arguments name.
 fn specs(a: &EvalArgs) -> Result<Vec<ClipSpec>> {
@@ -96,7 +101,11 @@ fn specs(a: &EvalArgs) -> Result<Vec<ClipSpec>> {
             })
             .collect();
         if v.is_empty() {
-            return Err(anyhow!("--groups {:?}: no clip of {}", a.groups, m.display()));
+            return Err(anyhow!(
+                "--groups {:?}: no clip of {}",
+                a.groups,
+                m.display()
+            ));
         }
         return Ok(v);
     }
@@ -108,7 +117,8 @@ fn specs(a: &EvalArgs) -> Result<Vec<ClipSpec>> {
     c.from = a.from.unwrap_or(0.0);
     c.to = a.to.unwrap_or(f64::INFINITY);
     if let Some(k) = &a.corners {
-        c.corners = Some(gstpianola::core::clip::parse_corners(k).map_err(|e| anyhow!("--corners: {e}"))?);
+        c.corners =
+            Some(gstpianola::core::clip::parse_corners(k).map_err(|e| anyhow!("--corners: {e}"))?);
     }
     Ok(vec![c])
 }
@@ -117,7 +127,12 @@ fn key_rows(frames: &[Vec<f32>], thr: f32, weights: &[Vec<f32>]) -> Vec<Vec<bool
     frames
         .iter()
         .zip(weights)
-        .map(|(f, w)| f.iter().zip(w).map(|(&v, &w)| w > 0.0 && v >= thr).collect())
+        .map(|(f, w)| {
+            f.iter()
+                .zip(w)
+                .map(|(&v, &w)| w > 0.0 && v >= thr)
+                .collect()
+        })
         .collect()
 }
 
@@ -125,9 +140,13 @@ fn key_rows(frames: &[Vec<f32>], thr: f32, weights: &[Vec<f32>]) -> Vec<Vec<bool
 fn score(c: &ClipSpec, a: &EvalArgs, roll2midi: &str, name: &str, tally: &mut Tally) -> Result<()> {
     std::fs::create_dir_all(&a.out_dir)?;
     let est_mid = a.out_dir.join(format!("{name}.est.mid"));
-    let corners = c
-        .corners
-        .map(|q| q.iter().flatten().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+    let corners = c.corners.map(|q| {
+        q.iter()
+            .flatten()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
     let probs = crate::chain::chain_probabilities(&crate::chain::ChainInput {
         video: &c.video,
         model: a.model.as_deref(),
@@ -139,25 +158,48 @@ fn score(c: &ClipSpec, a: &EvalArgs, roll2midi: &str, name: &str, tally: &mut Ta
     let secs = |t: Nanos| t as f64 / SECOND as f64;
     let keep: Vec<&(u64, ProbFrame)> = probs.iter().filter(|(t, _)| c.uses(secs(*t))).collect();
     if keep.is_empty() {
-        return Err(anyhow!("{}: no frames came out in the scored range", c.video.display()));
+        return Err(anyhow!(
+            "{}: no frames came out in the scored range",
+            c.video.display()
+        ));
     }
     let reference = clips::reference(c)?;
     let times: Vec<u64> = keep.iter().map(|(t, _)| *t).collect();
     let weights: Vec<Vec<f32>> = times.iter().map(|&t| c.key_weights(secs(t))).collect();
     let layout = RollLayout::piano88(ValueFormat::U8, false);
     let as_f32 = |r: Vec<gstpianola::core::roll::VelocityFrame>| -> Vec<Vec<f32>> {
-        r.into_iter().map(|f| f.frame.iter().map(|&v| v as f32).collect()).collect()
+        r.into_iter()
+            .map(|f| f.frame.iter().map(|&v| v as f32).collect())
+            .collect()
     };
-    let ref_rows = key_rows(&as_f32(notes_to_roll(&reference, &layout, &times)), 0.5, &weights);
+    let ref_rows = key_rows(
+        &as_f32(notes_to_roll(&reference, &layout, &times)),
+        0.5,
+        &weights,
+    );
     let prob_frames: Vec<Vec<f32>> = keep.iter().map(|(_, p)| p.frame.clone()).collect();
     let est_rows = key_rows(&prob_frames, 0.4, &weights);
     tally.probs = tally.probs.merge(&frame_metrics(&est_rows, &ref_rows));
+    tally.sweep.resize(SWEEP.len(), FrameMetrics::default());
+    for (m, &t) in tally.sweep.iter_mut().zip(&SWEEP) {
+        *m = m.merge(&frame_metrics(
+            &key_rows(&prob_frames, t, &weights),
+            &ref_rows,
+        ));
+    }
     tally.seconds += secs(times[times.len() - 1] - times[0]);
     let est_all = smf_to_notes(&std::fs::read(&est_mid)?)?;
-    let note_rows = key_rows(&as_f32(notes_to_roll(&est_all, &layout, &times)), 0.5, &weights);
+    let note_rows = key_rows(
+        &as_f32(notes_to_roll(&est_all, &layout, &times)),
+        0.5,
+        &weights,
+    );
     tally.notes = tally.notes.merge(&frame_metrics(&note_rows, &ref_rows));
     // Onsets: inside the scored range, keys that count.
-    let counted = |n: &&Note| c.uses(secs(n.start)) && c.key_weights(secs(n.start))[(n.pitch.max(21) - 21).min(87) as usize] > 0.0;
+    let counted = |n: &&Note| {
+        c.uses(secs(n.start))
+            && c.key_weights(secs(n.start))[(n.pitch.max(21) - 21).min(87) as usize] > 0.0
+    };
     let est: Vec<Note> = est_all.iter().filter(counted).copied().collect();
     let refn: Vec<Note> = reference.iter().filter(counted).copied().collect();
     for (i, tol) in [0.05, 0.1].iter().enumerate() {
@@ -166,7 +208,10 @@ fn score(c: &ClipSpec, a: &EvalArgs, roll2midi: &str, name: &str, tally: &mut Ta
     tally.errors.extend(onset_errors(&est, &refn, 0.1));
     // Piano roll picture: reference only red, estimate only blue, both white; high keys up.
     if let Ok(pic) = gstpianola::core::picture::comparison(&est_rows, &ref_rows, 88, 1) {
-        std::fs::write(a.out_dir.join(format!("{name}.roll.png")), pic.encode_png()?)?;
+        std::fs::write(
+            a.out_dir.join(format!("{name}.roll.png")),
+            pic.encode_png()?,
+        )?;
     }
     Ok(())
 }
@@ -176,7 +221,13 @@ fn score_all(a: &EvalArgs, roll2midi: &str, suffix: &str) -> Result<(usize, Tall
     let mut tally = Tally::default();
     let specs = specs(a)?;
     for c in &specs {
-        score(c, a, roll2midi, &format!("{}{suffix}", c.name()), &mut tally)?;
+        score(
+            c,
+            a,
+            roll2midi,
+            &format!("{}{suffix}", c.name()),
+            &mut tally,
+        )?;
         eprintln!("{}{suffix} done", c.name());
     }
     Ok((specs.len(), tally))
@@ -194,7 +245,9 @@ fn print_ablation(a: &EvalArgs) -> Result<()> {
         rows[0].1,
         rows[0].2.seconds / 60.0
     );
-    println!("| roll2midi mode | frame P | frame R | frame F1 | onset F1 50 ms | onset F1 100 ms |");
+    println!(
+        "| roll2midi mode | frame P | frame R | frame F1 | onset F1 50 ms | onset F1 100 ms |"
+    );
     println!("|---|---|---|---|---|---|");
     for (mode, _, t) in &rows {
         println!(
@@ -222,11 +275,30 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         "| frame (probabilities >= 0.4) | {:.3} | {:.3} | {:.3} | {:.3} |",
         probs.precision, probs.recall, probs.accuracy, probs.f1
     );
-    println!("| frame (output notes) | {:.3} | {:.3} | | {:.3} |", notes.precision, notes.recall, notes.f1);
+    println!(
+        "| frame (output notes) | {:.3} | {:.3} | | {:.3} |",
+        notes.precision, notes.recall, notes.f1
+    );
     for (m, tol) in tally.onset.iter().zip(["50 ms", "100 ms"]) {
-        println!("| note onset {tol} | {:.3} | {:.3} | | {:.3} |", m.precision, m.recall, m.f1);
+        println!(
+            "| note onset {tol} | {:.3} | {:.3} | | {:.3} |",
+            m.precision, m.recall, m.f1
+        );
     }
-    let q = |p: f64| quantile(&tally.errors, p).map(|v| v * 1000.0).unwrap_or(f64::NAN);
+    let sweep: Vec<String> = SWEEP
+        .iter()
+        .zip(&tally.sweep)
+        .map(|(t, m)| format!("{t}: {:.3}", m.f1))
+        .collect();
+    println!(
+        "frame F1 of the probabilities by threshold: {}",
+        sweep.join(", ")
+    );
+    let q = |p: f64| {
+        quantile(&tally.errors, p)
+            .map(|v| v * 1000.0)
+            .unwrap_or(f64::NAN)
+    };
     println!(
         "onset error (estimate - reference, {} notes matched at 100 ms): median {:+.0} ms, 10th-90th percentile {:+.0} to {:+.0} ms",
         tally.errors.len(),
@@ -234,6 +306,9 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         q(0.1),
         q(0.9)
     );
-    println!("estimated MIDI and roll pictures in {}", a.out_dir.display());
+    println!(
+        "estimated MIDI and roll pictures in {}",
+        a.out_dir.display()
+    );
     Ok(())
 }

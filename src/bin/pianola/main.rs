@@ -3,6 +3,8 @@
 //! in-process with the plugin registered statically; one module per subcommand.
 
 mod chain;
+mod chain_copy;
+mod chain_rolls;
 mod clips;
 mod dataset;
 mod demo;

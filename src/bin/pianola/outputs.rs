@@ -152,8 +152,14 @@ mod tests {
         // Untouched.
         assert_eq!(std::fs::read(&input).expect("read"), b"video");
         // Two outputs naming one file.
-        let e = Outputs::plan(&[&input], &[("-o", &d.join("a.wav")), ("--midi", &d.join("sub/../a.wav"))])
-            .expect_err("refused");
+        let e = Outputs::plan(
+            &[&input],
+            &[
+                ("-o", &d.join("a.wav")),
+                ("--midi", &d.join("sub/../a.wav")),
+            ],
+        )
+        .expect_err("refused");
         assert!(e.to_string().contains("same file"), "{e}");
     }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Running whole pipelines from a description, for the CLI, the dataset tools and re-dubbing.
+//! Running whole pipelines for the CLI: one bus loop for every job, errors as one line
+//! naming the element and what it said.
 
 use anyhow::{Result, anyhow};
 use gst::prelude::*;
@@ -16,40 +17,68 @@ pub fn launch_with_appsink(desc: &str, name: &str) -> Result<(gst::Pipeline, gst
     Ok((pipeline, sink))
 }
 
-/// Play `pipeline` to its end. A bus error becomes one line: the element, its message (which
-/// says what to change) and the last line of its debug text.
-pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<()> {
+/// A bus error as one line: the element, its message (which says what to change) and the
+/// last line of its debug text.
+fn bus_error(e: &gst::message::Error) -> anyhow::Error {
+    let from = e.src().map(|s| s.name().to_string()).unwrap_or_default();
+    let detail = e
+        .debug()
+        .map(|d| {
+            d.rsplit(":\n")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .filter(|d| !d.is_empty() && !d.contains("Panicked") && d.lines().count() == 1)
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
+    anyhow!("{from}: {}{detail}", e.error())
+}
+
+/// Play `pipeline` to its end, calling `tick` about ten times a second until then (and
+/// `check`, which may stop the run with an error found outside the bus). A pipeline that
+/// fails to start reports the error its element posted, not the state change.
+pub fn run_with(
+    pipeline: &gst::Pipeline,
+    mut tick: impl FnMut(&gst::Pipeline),
+    check: impl Fn() -> Option<String>,
+) -> Result<()> {
     let bus = pipeline
         .bus()
         .ok_or_else(|| anyhow!("pipeline has no bus"))?;
-    let started = pipeline.set_state(gst::State::Playing);
     let mut result = Ok(());
-    for msg in bus.iter_timed(gst::ClockTime::NONE) {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                let from = e.src().map(|s| s.name().to_string()).unwrap_or_default();
-                let detail = e
-                    .debug()
-                    .map(|d| {
-                        d.rsplit(":\n")
-                            .next()
-                            .unwrap_or_default()
-                            .trim()
-                            .to_string()
-                    })
-                    .filter(|d| !d.is_empty())
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default();
-                result = Err(anyhow!("{from}: {}{detail}", e.error()));
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        result = Err(anyhow!(
+            "could not start the pipeline (no element said why)"
+        ));
+        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(e) = msg.view() {
+                result = Err(bus_error(e));
                 break;
             }
+        }
+    }
+    while result.is_ok() {
+        if let Some(e) = check() {
+            result = Err(anyhow!(e));
+            break;
+        }
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) else {
+            tick(pipeline);
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => result = Err(bus_error(e)),
             _ => {}
         }
     }
     pipeline.set_state(gst::State::Null)?;
-    if result.is_ok() {
-        started.map_err(|_| anyhow!("pipeline failed to start"))?;
-    }
     result
+}
+
+/// Play `pipeline` to its end.
+pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<()> {
+    run_with(pipeline, |_| {}, || None)
 }

@@ -65,8 +65,10 @@ fn options(a: &RedubArgs) -> Result<RedubOptions> {
         model: a.model.clone(),
         keyboard: match &a.keyboard {
             Some(k) => {
-                let q = gstpianola::core::clip::parse_corners(k).map_err(|e| anyhow!("--keyboard: {e}"))?;
-                gstpianola::core::geometry::check_quad(&q, None).map_err(|e| anyhow!("--keyboard: {e}"))?;
+                let q = gstpianola::core::clip::parse_corners(k)
+                    .map_err(|e| anyhow!("--keyboard: {e}"))?;
+                gstpianola::core::geometry::check_quad(&q, None)
+                    .map_err(|e| anyhow!("--keyboard: {e}"))?;
                 Some(k.clone())
             }
             None => None,
@@ -103,10 +105,7 @@ fn options(a: &RedubArgs) -> Result<RedubOptions> {
 }
 
 /// Run a re-dub with a progress bar (unless quiet).
-pub fn run_with_progress(
-    o: RedubOptions,
-    quiet: bool,
-) -> Result<Summary> {
+pub fn run_with_progress(o: RedubOptions, quiet: bool) -> Result<Summary> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let job = Redub::new(o)?;
     let bar = if quiet {
@@ -181,7 +180,8 @@ fn cli_advice(e: anyhow::Error) -> anyhow::Error {
     if text.contains("soundfont") {
         hints.push("--soundfont F.sf2 names the SoundFont");
     }
-    if text.contains("model property") || text.contains("the model") && text.contains("video2roll") {
+    if text.contains("model property") || text.contains("the model") && text.contains("video2roll")
+    {
         hints.push("--model W.safetensors names the video2roll weights");
     }
     if text.contains("device") && text.contains("CUDA") {
@@ -193,4 +193,3 @@ fn cli_advice(e: anyhow::Error) -> anyhow::Error {
         anyhow::anyhow!("{text}\nWith pianola redub: {}.", hints.join("; "))
     }
 }
-

@@ -327,7 +327,10 @@ mod tests {
         crate::pipeline::run_to_eos(&p).expect("render");
         // The raw PTS of the first decoded frame is past 0...
         let (p, sink) = crate::pipeline::launch_with_appsink(
-            &format!("filesrc location=\"{}\" ! decodebin ! appsink name=s sync=false", video.display()),
+            &format!(
+                "filesrc location=\"{}\" ! decodebin ! appsink name=s sync=false",
+                video.display()
+            ),
             "s",
         )
         .expect("pipeline");
@@ -335,7 +338,10 @@ mod tests {
         let first = sink.pull_sample().expect("a frame");
         let raw = first.buffer().and_then(|b| b.pts()).expect("pts");
         let _ = p.set_state(gst::State::Null);
-        assert!(raw > gst::ClockTime::ZERO, "this clip should start at the reorder delay");
+        assert!(
+            raw > gst::ClockTime::ZERO,
+            "this clip should start at the reorder delay"
+        );
         // ...but the strips start at 0 and step by 40 ms.
         let strips = decode_strips(&video, &Crop::default(), 0, u64::MAX).expect("strips");
         assert_eq!(strips[0].time, 0);

@@ -48,8 +48,13 @@ pub struct SimCompareArgs {
 }
 
 pub fn frames(a: &SimFramesArgs) -> Result<()> {
-    let (midi, seed, at, canonical, out_dir) =
-        (a.midi.as_deref(), a.seed, &a.at, a.canonical, a.out_dir.as_path());
+    let (midi, seed, at, canonical, out_dir) = (
+        a.midi.as_deref(),
+        a.seed,
+        &a.at,
+        a.canonical,
+        a.out_dir.as_path(),
+    );
     use gstpianola::core::sim::{SimConfig, Simulator, View};
     let notes = match midi {
         Some(p) => gstpianola::core::midi::smf_to_notes(
@@ -170,8 +175,13 @@ fn save_stack(path: &Path, w: usize, parts: &[(usize, &[u8])]) -> Result<()> {
 }
 
 pub fn compare(a: &SimCompareArgs) -> Result<()> {
-    let (video, corners, at, seeds, out_dir) =
-        (a.video.as_path(), &a.corners, &a.at, &a.seeds, a.out_dir.as_path());
+    let (video, corners, at, seeds, out_dir) = (
+        a.video.as_path(),
+        &a.corners,
+        &a.at,
+        &a.seeds,
+        a.out_dir.as_path(),
+    );
     use gstpianola::core::geometry::rectify_rgba;
     use gstpianola::core::sim::{SimConfig, Simulator, View};
     if corners.len() != 8 || seeds.len() != at.len() {
@@ -209,11 +219,14 @@ pub fn compare(a: &SimCompareArgs) -> Result<()> {
         let sim_strip = render(View::Canonical, STRIP_W as u32, STRIP_H as u32)?;
         let sim_scene = render(View::Scene, sw as u32, sh as u32)?;
         let strip = out_dir.join(format!("pianosim-vs-real-strip-{}.png", k + 1));
-        save_stack(&strip, STRIP_W, &[(STRIP_H, &real_strip), (STRIP_H, &sim_strip)])?;
+        save_stack(
+            &strip,
+            STRIP_W,
+            &[(STRIP_H, &real_strip), (STRIP_H, &sim_strip)],
+        )?;
         let scene = out_dir.join(format!("pianosim-vs-real-scene-{}.png", k + 1));
         save_stack(&scene, sw, &[(sh, &real_small), (sh, &sim_scene)])?;
         println!("{} {}", strip.display(), scene.display());
     }
     Ok(())
 }
-

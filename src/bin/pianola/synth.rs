@@ -27,7 +27,10 @@ pub fn run(a: &SynthArgs) -> Result<()> {
     let (input, output, program, soundfont) =
         (&a.input, &a.output, a.instrument, a.soundfont.as_deref());
     if !input.is_file() {
-        return Err(anyhow!("{} is not a readable file: give a MIDI file", input.display()));
+        return Err(anyhow!(
+            "{} is not a readable file: give a MIDI file",
+            input.display()
+        ));
     }
     let outputs = crate::outputs::Outputs::plan(&[input.as_path()], &[("-o", output.as_path())])?;
     let written = outputs.temp(output).unwrap_or(output).to_path_buf();
@@ -61,4 +64,3 @@ pub fn run(a: &SynthArgs) -> Result<()> {
     println!("audio: {} ({secs:.1} s)", output.display());
     Ok(())
 }
-

@@ -127,7 +127,10 @@ fn recorded(a: &TrainArgs) -> Result<Recorded> {
         }
     }
     if !a.val_groups.is_empty() && val_specs.is_empty() {
-        return Err(anyhow!("--val-groups {:?} match no clip of the manifests", a.val_groups));
+        return Err(anyhow!(
+            "--val-groups {:?} match no clip of the manifests",
+            a.val_groups
+        ));
     }
     for d in &a.clips {
         train_specs.extend(clips::dataset_clips(d)?);
@@ -166,7 +169,12 @@ fn recorded(a: &TrainArgs) -> Result<Recorded> {
     for s in &val_specs {
         let c = clips::windows(s, cache)?;
         println!("validation clip {}: {} strips", s.video.display(), c.len());
-        val.extend(c.usable().iter().step_by(a.val_stride.max(1)).map(|&i| c.example(i)));
+        val.extend(
+            c.usable()
+                .iter()
+                .step_by(a.val_stride.max(1))
+                .map(|&i| c.example(i)),
+        );
     }
     let describe = |v: &[ClipSpec]| v.iter().map(describe_clip).collect::<Vec<_>>();
     Ok(Recorded {
@@ -193,7 +201,8 @@ fn describe_clip(c: &ClipSpec) -> String {
 fn validate(model: &Model, examples: &[Example]) -> Result<(FrameMetrics, Option<FrameMetrics>)> {
     let keys = model.meta().keys;
     let (thr, othr) = (model.meta().threshold, model.meta().onset_threshold);
-    let (mut est, mut refs, mut est_on, mut ref_on) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut est, mut refs, mut est_on, mut ref_on) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for chunk in examples.chunks(16) {
         let windows: Vec<Vec<u8>> = chunk.iter().map(|e| e.window.clone()).collect();
         for (p, e) in model.predict(&windows)?.iter().zip(chunk) {
@@ -211,6 +220,47 @@ fn validate(model: &Model, examples: &[Example]) -> Result<(FrameMetrics, Option
     }
     let onset = (!est_on.is_empty()).then(|| frame_metrics(&est_on, &ref_on));
     Ok((frame_metrics(&est, &refs), onset))
+}
+
+/// The key-down and onset thresholds with the best frame F1 on `examples` (masked labels
+/// left out), from 0.2 to 0.95 in steps of 0.05.
+fn choose_thresholds(model: &Model, examples: &[Example]) -> Result<(f32, f32)> {
+    let keys = model.meta().keys;
+    let grid: Vec<f32> = (4..=19).map(|i| i as f32 * 0.05).collect();
+    let mut counts = vec![[[0u64; 3]; 2]; grid.len()];
+    for chunk in examples.chunks(16) {
+        let windows: Vec<Vec<u8>> = chunk.iter().map(|e| e.window.clone()).collect();
+        for (p, e) in model.predict(&windows)?.iter().zip(chunk) {
+            let heads = [Some(&p.frame), p.onset.as_ref()];
+            for (h, probs) in heads.iter().enumerate() {
+                let Some(probs) = probs else { continue };
+                for k in 0..keys {
+                    if e.mask[h * keys + k] <= 0.0 {
+                        continue;
+                    }
+                    let truth = e.target[h * keys + k] > 0.5;
+                    for (g, &t) in grid.iter().enumerate() {
+                        match (probs[k] >= t, truth) {
+                            (true, true) => counts[g][h][0] += 1,
+                            (true, false) => counts[g][h][1] += 1,
+                            (false, true) => counts[g][h][2] += 1,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let best = |h: usize, default: f32| {
+        grid.iter()
+            .zip(&counts)
+            .map(|(&t, c)| (t, FrameMetrics::from_counts(c[h][0], c[h][1], c[h][2]).f1))
+            .filter(|(_, f)| f.is_finite() && *f > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(t, _)| t)
+            .unwrap_or(default)
+    };
+    Ok((best(0, 0.4), best(1, 0.5)))
 }
 
 /// Draws batches: a share from recorded clips (in proportion to length and weight), the
@@ -333,7 +383,12 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     }
     tch::manual_seed(a.seed as i64);
     let mut model = load_or_new(a)?;
-    let done_before = model.meta().training.get("steps").and_then(|v| v.as_u64()).unwrap_or(0);
+    let done_before = model
+        .meta()
+        .training
+        .get("steps")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
     let pieces = pieces(a)?;
     let rec = recorded(a)?;
     let source = |split, seed| {
@@ -350,7 +405,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let mut batcher = Batcher {
         clips: Vec::new(),
         mass,
-        sources: (0..4).map(|k| source(Split::Train, a.seed * 1000 + k + done_before)).collect(),
+        sources: (0..4)
+            .map(|k| source(Split::Train, a.seed * 1000 + k + done_before))
+            .collect(),
         rng: Rng::new(a.seed ^ 0xc11b ^ done_before),
         share: a.clip_share,
         augment: !a.no_augment,
@@ -358,6 +415,17 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         turn: 0,
     };
     let data = data_record(a, &rec);
+    // The record goes into every checkpoint, so a stopped run's file says what it is.
+    let mut run = serde_json::json!({
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "data": data,
+        "seed": a.seed,
+        "batch": a.batch,
+        "lr": a.lr,
+        "lr_schedule": if a.total_steps > 0 { format!("cosine to 5% at step {}", a.total_steps) } else { "constant".into() },
+        "steps_before": done_before,
+    });
+    record_run(&mut model, run.clone(), done_before);
     let Recorded { train, val, .. } = rec;
     batcher.clips = train;
     let max_steps = if a.total_steps > 0 {
@@ -374,31 +442,80 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         pos_weight_onset: 20.0,
         checkpoint: a.out.clone(),
         checkpoint_every: a.val_every,
+        steps_before: done_before,
+        decay_until: (a.total_steps > 0).then_some(a.total_steps),
     };
     let mut logger = Logger::open(a, done_before, sim_val, val)?;
-    let steps = run_training(&mut model, &mut |n| batcher.next(n), &cfg, &mut |s, m| {
-        logger.step(s, m)
-    })?;
+    // Batches are made on their own thread (decoding windows, rendering, augmenting) while
+    // the net trains on the previous one.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+    let batch = a.batch;
+    let maker = std::thread::spawn(move || while tx.send(batcher.next(batch)).is_ok() {});
+    let steps = run_training(
+        &mut model,
+        &mut |_| rx.recv().unwrap_or_default(),
+        &cfg,
+        &mut |s, m| logger.step(s, m),
+    );
+    drop(rx);
+    let _ = maker.join();
+    let steps = steps?;
     if let Some(e) = logger.failed.take() {
         return Err(e);
     }
+    // Operating thresholds chosen on the held-apart real clips (renders when there are none).
+    let pick_on = if logger.real_val.is_empty() {
+        &logger.sim_val
+    } else {
+        &logger.real_val
+    };
+    let (thr, onset_thr) = choose_thresholds(&model, pick_on)?;
+    model.meta_mut().threshold = thr;
+    model.meta_mut().onset_threshold = onset_thr;
+    println!("thresholds chosen on the validation clips: key down {thr:.2}, onset {onset_thr:.2}");
     let (sim, real) = logger.check(&model)?;
     let total = done_before + steps as u64;
-    let run = serde_json::json!({
-        "command": std::env::args().collect::<Vec<_>>().join(" "),
-        "data": data,
-        "seed": a.seed,
-        "steps": steps,
-        "batch": a.batch,
-        "lr": a.lr,
-        "held_out_render_frame_f1": sim.0.f1,
-        "held_out_render_onset_f1": sim.1.map(|o| o.f1),
-        "held_out_real_frame_f1": real.as_ref().map(|r| r.0.f1),
-        "held_out_real_onset_f1": real.as_ref().and_then(|r| r.1.map(|o| o.f1)),
-    });
+    if let Some(o) = run.as_object_mut() {
+        o.insert("steps".into(), serde_json::json!(steps));
+        o.insert(
+            "thresholds".into(),
+            serde_json::json!(format!(
+                "key down {thr:.2}, onset {onset_thr:.2}: best frame F1 on the validation clips"
+            )),
+        );
+        o.insert(
+            "held_out_render_frame_f1".into(),
+            serde_json::json!(sim.0.f1),
+        );
+        o.insert(
+            "held_out_render_onset_f1".into(),
+            serde_json::json!(sim.1.map(|o| o.f1)),
+        );
+        o.insert(
+            "held_out_real_frame_f1".into(),
+            serde_json::json!(real.as_ref().map(|r| r.0.f1)),
+        );
+        o.insert(
+            "held_out_real_onset_f1".into(),
+            serde_json::json!(real.as_ref().and_then(|r| r.1.map(|o| o.f1))),
+        );
+    }
+    // Replace the in-progress entry of this run with the finished one.
+    if let Some(h) = model
+        .meta_mut()
+        .training
+        .get_mut("history")
+        .and_then(|h| h.as_array_mut())
+    {
+        h.pop();
+    }
     record_run(&mut model, run, total);
     model.save(&a.out)?;
-    println!("{total} steps; held-out renders frame {}; weights in {}", sim.0, a.out.display());
+    println!(
+        "{total} steps; held-out renders frame {}; weights in {}",
+        sim.0,
+        a.out.display()
+    );
     if let Some(r) = real {
         println!("held-out real clips: frame {}", r.0);
     }
@@ -419,11 +536,22 @@ struct Logger {
 }
 
 impl Logger {
-    fn open(a: &TrainArgs, done_before: u64, sim_val: Vec<Example>, real_val: Vec<Example>) -> Result<Logger> {
+    fn open(
+        a: &TrainArgs,
+        done_before: u64,
+        sim_val: Vec<Example>,
+        real_val: Vec<Example>,
+    ) -> Result<Logger> {
         let log_path = a.out.with_extension("log.tsv");
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         if !a.resume {
-            writeln!(log, "step\tseconds\tloss\tval_render_frame_f1\tval_render_onset_f1\tval_real_frame_f1\tval_real_onset_f1")?;
+            writeln!(
+                log,
+                "step\tseconds\tloss\tval_render_frame_f1\tval_render_onset_f1\tval_real_frame_f1\tval_real_onset_f1"
+            )?;
         }
         Ok(Logger {
             log,
@@ -447,7 +575,11 @@ impl Logger {
     }
 
     fn step(&mut self, s: &StepLog, m: &Model) {
-        self.avg = if s.step == 1 { s.loss } else { 0.98 * self.avg + 0.02 * s.loss };
+        self.avg = if s.step == 1 {
+            s.loss
+        } else {
+            0.98 * self.avg + 0.02 * s.loss
+        };
         let step = s.step as u64 + self.done_before;
         let mut line = format!("{step}\t{:.1}\t{:.4}", s.seconds, self.avg);
         if s.step.is_multiple_of(self.val_every) {

@@ -117,7 +117,11 @@ fn validate(r: &Refiner, pairs: &[(String, RollPair)], window: usize) -> Result<
 
 /// The pairs cut to the channels the refiner takes and gives; a clip without them (a
 /// video2roll net without an onset head gives one channel) is an error naming it.
-fn fit_channels(r: &Refiner, train: &[(String, RollPair)], val: &[(String, RollPair)]) -> Result<Vec<RollPair>> {
+fn fit_channels(
+    r: &Refiner,
+    train: &[(String, RollPair)],
+    val: &[(String, RollPair)],
+) -> Result<Vec<RollPair>> {
     let meta = r.meta();
     let (need_in, need_out) = (r.input_values(), r.output_values());
     if let Some((name, p)) = train.iter().chain(val).find(|(_, p)| {
@@ -141,14 +145,27 @@ fn fit_channels(r: &Refiner, train: &[(String, RollPair)], val: &[(String, RollP
 
 fn open_log(path: &Path) -> Result<std::fs::File> {
     use std::io::Write;
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     writeln!(log, "# {}", std::env::args().collect::<Vec<_>>().join(" "))?;
-    writeln!(log, "step\tseconds\tg_loss\td_loss\tmse\tval_raw_f1\tval_refined_f1")?;
+    writeln!(
+        log,
+        "step\tseconds\tg_loss\td_loss\tmse\tval_raw_f1\tval_refined_f1"
+    )?;
     Ok(log)
 }
 
 /// This run appended to the sidecar's record of what the file was trained on.
-fn record_run(meta: &mut RefinerMeta, a: &TrainRefinerArgs, clips: usize, frames: usize, steps: usize, last_val: Option<(f64, f64)>) {
+fn record_run(
+    meta: &mut RefinerMeta,
+    a: &TrainRefinerArgs,
+    clips: usize,
+    frames: usize,
+    steps: usize,
+    last_val: Option<(f64, f64)>,
+) {
     let prev = meta.training.get("runs").cloned().unwrap_or_default();
     let mut runs = prev.as_array().cloned().unwrap_or_default();
     runs.push(serde_json::json!({
@@ -183,7 +200,11 @@ pub fn run(a: &TrainRefinerArgs) -> Result<()> {
         val.extend(pairs_of(d, cache.as_deref(), a.model.as_deref())?);
     }
     let frames: usize = train.iter().map(|(_, p)| p.len()).sum();
-    eprintln!("{} training clips ({frames} frames), {} validation clips", train.len(), val.len());
+    eprintln!(
+        "{} training clips ({frames} frames), {} validation clips",
+        train.len(),
+        val.len()
+    );
     let device = gstpianola::model::resolve(gstpianola::model::DeviceChoice::Auto)?;
     let mut r = if a.resume {
         Refiner::load(&a.out, gstpianola::model::DeviceChoice::Auto)?
@@ -215,7 +236,11 @@ pub fn run(a: &TrainRefinerArgs) -> Result<()> {
                 Err(e) => failed = Some(e),
             }
         }
-        let _ = writeln!(log, "{}\t{:.1}\t{:.5}\t{:.5}\t{:.5}\t{:.4}\t{:.4}", s.step, s.seconds, s.g_loss, s.d_loss, s.mse, v.0, v.1);
+        let _ = writeln!(
+            log,
+            "{}\t{:.1}\t{:.5}\t{:.5}\t{:.5}\t{:.4}\t{:.4}",
+            s.step, s.seconds, s.g_loss, s.d_loss, s.mse, v.0, v.1
+        );
         if s.step.is_multiple_of(every) {
             eprintln!(
                 "step {} {:.0}s g {:.4} d {:.4} mse {:.5} val frame F1 raw {:.4} refined {:.4}",
@@ -229,6 +254,10 @@ pub fn run(a: &TrainRefinerArgs) -> Result<()> {
     record_run(&mut meta, a, train.len(), frames, steps, last_val);
     *r.meta_mut() = meta;
     r.save(&a.out)?;
-    println!("{steps} steps; wrote {} (log {})", a.out.display(), log_path.display());
+    println!(
+        "{steps} steps; wrote {} (log {})",
+        a.out.display(),
+        log_path.display()
+    );
     Ok(())
 }

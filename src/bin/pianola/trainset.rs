@@ -12,7 +12,6 @@ use gstpianola::core::sim::rng::Rng;
 use gstpianola::core::sim::{SimConfig, Simulator, View};
 use gstpianola::core::strip::{FRAMES, HEIGHT, KEYS, WIDTH, window_indices};
 
-
 /// A frame's training target: 1 or 0 per key for down, then per key for struck.
 fn target_row(f: VelocityFrame) -> Vec<f32> {
     let bit = |v: &u8| (*v > 0) as u8 as f32;
@@ -309,7 +308,9 @@ impl ClipWindows {
 
     /// A usable window at random, augmented when asked.
     pub fn random(&self, rng: &mut Rng, augment_it: bool) -> Example {
-        let i = self.usable[rng.int(0, self.usable.len().max(1)).min(self.usable.len().saturating_sub(1))];
+        let i = self.usable[rng
+            .int(0, self.usable.len().max(1))
+            .min(self.usable.len().saturating_sub(1))];
         let mut e = self.example(i);
         if augment_it {
             augment(&mut e.window, rng);
@@ -352,8 +353,11 @@ pub fn augment(window: &mut [u8], rng: &mut Rng) {
             let ys = (y as f32 - HEIGHT as f32 / 2.0) * sy + HEIGHT as f32 / 2.0 + dy;
             let sy = (ys.round() as isize).clamp(0, HEIGHT as isize - 1) as usize;
             for (x, &sxi) in src_x.iter().enumerate() {
-                let n = (gstpianola::core::sim::rng::hash3(x as u32, y as u32, seed.wrapping_add(f as u32))
-                    - 0.5)
+                let n = (gstpianola::core::sim::rng::hash3(
+                    x as u32,
+                    y as u32,
+                    seed.wrapping_add(f as u32),
+                ) - 0.5)
                     * 2.0
                     * noise;
                 let v = lut[frame[sy * WIDTH + sxi] as usize] as f32 + n;
@@ -373,14 +377,19 @@ fn blur_121(img: &mut [u8]) {
     for y in 0..HEIGHT {
         let row = &img[y * WIDTH..(y + 1) * WIDTH];
         for x in 0..WIDTH {
-            let (l, r) = (row[x.saturating_sub(1)] as u16, row[(x + 1).min(WIDTH - 1)] as u16);
+            let (l, r) = (
+                row[x.saturating_sub(1)] as u16,
+                row[(x + 1).min(WIDTH - 1)] as u16,
+            );
             tmp[y * WIDTH + x] = ((l + 2 * row[x] as u16 + r + 2) / 4) as u8;
         }
     }
     for y in 0..HEIGHT {
         let (u, d) = (y.saturating_sub(1), (y + 1).min(HEIGHT - 1));
         for x in 0..WIDTH {
-            let v = tmp[u * WIDTH + x] as u16 + 2 * tmp[y * WIDTH + x] as u16 + tmp[d * WIDTH + x] as u16;
+            let v = tmp[u * WIDTH + x] as u16
+                + 2 * tmp[y * WIDTH + x] as u16
+                + tmp[d * WIDTH + x] as u16;
             img[y * WIDTH + x] = ((v + 2) / 4) as u8;
         }
     }
@@ -409,7 +418,6 @@ mod tests {
                 .window
         );
     }
-
 
     #[test]
     fn clip_windows_label_strips_by_time() {
