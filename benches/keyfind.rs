@@ -4,6 +4,8 @@
 //!
 //! The scoring duplicates tests/keyfind.rs (benches cannot import tests): keep them alike.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -13,16 +15,6 @@ use gstpianola::core::keyfind::{
 };
 use gstpianola::core::music::procedural;
 use gstpianola::core::sim::{SimConfig, Simulator};
-
-/// A file of the shared data (not part of the project): under `$PIANOLA_SHARED` when set,
-/// else under `../shared` beside the project.
-fn shared_data(rel: &str) -> std::path::PathBuf {
-    std::env::var_os("PIANOLA_SHARED")
-        .filter(|d| !d.is_empty())
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-        .join(rel)
-}
 
 fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - b[0]).hypot(a[1] - b[1])
@@ -141,7 +133,7 @@ fn element_throughput(gray: &[u8]) {
 /// its README gives.
 fn bach_report() {
     gst::init().expect("gst");
-    let path = shared_data("data/real/bach/video.mp4");
+    let path = common::shared_data("data/real/bach/video.mp4");
     let path = path.display();
     let truth = [
         [9.0, 286.0],
