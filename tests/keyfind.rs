@@ -7,7 +7,7 @@
 use std::fmt;
 
 use gst::prelude::*;
-use gstpianola::core::keyfind::{DetectParams, Detection, GrayImage, detect, luma_rgba};
+use gstpianola::core::keyfind::{DetectParams, Detection, GrayImage, detect, fit_score, luma_rgba};
 use gstpianola::core::music::procedural;
 use gstpianola::core::sim::{SimConfig, Simulator};
 
@@ -280,4 +280,125 @@ fn finds_the_real_bach_keyboard() {
         );
     }
     assert_eq!((d.keyboard.keys, d.keyboard.lowest_note), (88, 21));
+}
+
+/// The corners `d` would have one white key further right, and with the left end moved out
+/// by `widen` white keys (a fit a key or two wider).
+fn shifted(d: &Detection, keys: f64, widen: f64) -> Detection {
+    let c = d.corners;
+    let white = d.keyboard.white_keys() as f64;
+    let along = |a: [f64; 2], b: [f64; 2], k: f64| {
+        [
+            a[0] + (b[0] - a[0]) * k / white,
+            a[1] + (b[1] - a[1]) * k / white,
+        ]
+    };
+    let mut out = *d;
+    // Top edge: corners 0 -> 1; bottom edge: 3 -> 2.
+    out.corners[0] = along(c[0], c[1], keys - widen);
+    out.corners[1] = along(c[0], c[1], white + keys);
+    out.corners[3] = along(c[3], c[2], keys - widen);
+    out.corners[2] = along(c[3], c[2], white + keys);
+    out
+}
+
+/// A fit a key off, or a key or two wider, puts black keys on white ones: the true corners
+/// explain the frame clearly better, hands and all, so the tracker never moves to it.
+#[test]
+fn fits_a_key_off_explain_the_frame_worse_than_the_true_one() {
+    for seed in 10_000..10_006u64 {
+        let notes = procedural(seed, 4.0);
+        let mut sim = Simulator::new(
+            &notes,
+            &SimConfig {
+                seed,
+                ..Default::default()
+            },
+        )
+        .expect("simulator");
+        let (w, h) = (sim.width() as usize, sim.height() as usize);
+        let gray = luma_rgba(sim.render(50.min(sim.n_frames() - 1)));
+        let img = GrayImage {
+            data: &gray,
+            width: w,
+            height: h,
+            stride: w,
+        };
+        let truth = Detection {
+            corners: sim.corners().map(|p| [p[0] as f64, p[1] as f64]),
+            keyboard: sim.keyboard(),
+            confidence: 1.0,
+        };
+        let right = fit_score(&img, &truth).unwrap();
+        assert!(right > 0.7, "seed {seed}: true corners score {right}");
+        for (keys, widen) in [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.3), (0.0, 2.3), (0.5, 0.0)] {
+            let off = fit_score(&img, &shifted(&truth, keys, widen)).unwrap_or(0.0);
+            assert!(
+                right - off >= 0.2,
+                "seed {seed}: a fit {keys} keys off, {widen} wider scores {off} against {right}"
+            );
+        }
+    }
+}
+
+/// Locks once and keeps the right corners through a clip with hands on the keys; a camera
+/// that moves is followed.
+#[test]
+fn tracker_keeps_a_right_lock_and_follows_a_moved_camera() {
+    use gstpianola::core::keyfind::{KeyboardTracker, TrackEvent, TrackerConfig};
+    let seed = 10_003;
+    let notes = procedural(seed, 8.0);
+    let mut sim = Simulator::new(
+        &notes,
+        &SimConfig {
+            seed,
+            ..Default::default()
+        },
+    )
+    .expect("simulator");
+    let (w, h) = (sim.width() as usize, sim.height() as usize);
+    let truth = sim.corners();
+    let mut tracker = KeyboardTracker::new(TrackerConfig::default(), DetectParams::default());
+    let (mut locks, mut moves) = (0, 0);
+    let n = sim.n_frames().min(150);
+    for i in 0..n {
+        let gray = luma_rgba(sim.render(i));
+        let img = GrayImage {
+            data: &gray,
+            width: w,
+            height: h,
+            stride: w,
+        };
+        match tracker.push_at(&img, Some(i as u64)) {
+            TrackEvent::Locked(_) => locks += 1,
+            TrackEvent::Relocked(_) => moves += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((locks, moves), (1, 0));
+    let err = rel_corner_error(&tracker.locked().unwrap().corners, &truth);
+    assert!(err < 0.005, "lock {err:.4} of the width off");
+    // The camera moves 40 px to the right: the same frames shifted.
+    let dx = 40usize;
+    let mut moved_to = None;
+    for i in n..n + 40 {
+        let gray = luma_rgba(sim.render(i.min(sim.n_frames() - 1)));
+        let mut shifted_img = vec![0u8; w * h];
+        for y in 0..h {
+            shifted_img[y * w + dx..(y + 1) * w].copy_from_slice(&gray[y * w..(y + 1) * w - dx]);
+        }
+        let img = GrayImage {
+            data: &shifted_img,
+            width: w,
+            height: h,
+            stride: w,
+        };
+        if let TrackEvent::Relocked(d) = tracker.push_at(&img, Some(i as u64)) {
+            moved_to = Some(d);
+        }
+    }
+    let d = moved_to.expect("the moved keyboard was not followed");
+    let moved_truth = truth.map(|p| [p[0] + dx as f32, p[1]]);
+    let err = rel_corner_error(&d.corners, &moved_truth);
+    assert!(err < 0.01, "moved lock {err:.4} of the width off");
 }

@@ -28,6 +28,9 @@ pub fn luma_rgba(rgba: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// The smallest frame (width, height) a keyboard is looked for in.
+pub const MIN_FRAME: (usize, usize) = (64, 16);
+
 /// Luma of the canonical strip where the instrument has no keys.
 pub const PAD: u8 = 16;
 
@@ -570,7 +573,7 @@ fn choose_keyboard(units: &[f64], params: &DetectParams) -> Option<(Keyboard, f6
 
 /// Find the keyboard in one frame.
 pub fn detect(img: &GrayImage, params: &DetectParams) -> Option<Detection> {
-    if !img.is_valid() || img.width < 64 || img.height < 16 {
+    if !img.is_valid() || img.width < MIN_FRAME.0 || img.height < MIN_FRAME.1 {
         return None;
     }
     let wmin = (img.width / 400).max(2);
@@ -1171,7 +1174,7 @@ pub fn detect_any(
     quarter: Option<u16>,
     scratch: &mut Vec<u8>,
 ) -> Option<(Detection, f64)> {
-    if !img.is_valid() || img.width < 64 || img.height < 16 {
+    if !img.is_valid() || img.width < MIN_FRAME.0 || img.height < MIN_FRAME.1 {
         return None;
     }
     let bases: Vec<f64> = match quarter {
@@ -1274,6 +1277,10 @@ pub struct KeyboardTracker {
     scratch: Vec<u8>,
 }
 
+/// How much better (share of black keys in place, [`fit_score`]) a new fit must explain a
+/// frame than the lock does before the lock moves.
+const MOVE_MARGIN: f32 = 0.2;
+
 fn width_of(d: &Detection) -> f64 {
     let [a, b, _, _] = d.corners;
     ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt()
@@ -1286,6 +1293,39 @@ fn agree(a: &Detection, b: &Detection, tolerance: f64) -> bool {
             .iter()
             .zip(&b.corners)
             .all(|(p, q)| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt() <= lim)
+}
+
+/// How well `d`'s corners explain this frame: the share of its black keys that are darker,
+/// where the corners put them, than the white keys in front of them. Hands over the keys
+/// lower every fit alike, so two fits of one frame compare fairly; a fit one key off puts
+/// many of its black keys on white ones.
+pub fn fit_score(img: &GrayImage, d: &Detection) -> Option<f32> {
+    if !img.is_valid() {
+        return None;
+    }
+    let unit = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
+    let h = Homography::from_points(&unit, &d.corners)?;
+    let kb = d.keyboard;
+    let origin = super::keyboard::absolute_span(kb.lowest_note).0 as f64;
+    let white = kb.white_keys() as f64;
+    let at = |u: f64, v: f64| {
+        let [x, y] = h.apply([u, v]);
+        sample(img, x, y)
+    };
+    let (mut found, mut total) = (0usize, 0usize);
+    for n in kb.notes().filter(|&n| super::keyboard::is_black(n)) {
+        let (a, b) = super::keyboard::absolute_span(n);
+        let u = ((a + b) as f64 / 2.0 - origin) / white;
+        total += 1;
+        // Two depths along the black key, one on the white key's front part.
+        let (Some(k0), Some(k1), Some(w)) = (at(u, 0.2), at(u, 0.4), at(u, 0.85)) else {
+            continue;
+        };
+        if k0.max(k1) < w * 0.8 && w - k0.max(k1) > 12.0 {
+            found += 1;
+        }
+    }
+    (total > 0).then(|| found as f32 / total as f32)
 }
 
 fn average(ds: &[Detection]) -> Detection {
@@ -1328,6 +1368,13 @@ impl KeyboardTracker {
         self.since_check = 0;
     }
 
+    /// Drop a move being confirmed, keeping the lock (a seek within the same stream: the
+    /// frames before and after it are not consecutive).
+    pub fn interrupt(&mut self) {
+        self.pending.clear();
+        self.since_check = 0;
+    }
+
     /// Detect anywhere in the frame, whatever the keyboard's turn.
     fn search(&mut self, img: &GrayImage) -> Option<Detection> {
         let (d, a) = detect_any(img, &self.params, self.config.quarter, &mut self.scratch)?;
@@ -1336,6 +1383,14 @@ impl KeyboardTracker {
     }
 
     pub fn push(&mut self, img: &GrayImage) -> TrackEvent {
+        self.push_at(img, None)
+    }
+
+    /// [`push`](Self::push) for the frame at position `frame` of the stream (its stream
+    /// time times the frame rate), when known: a locked keyboard is then re-checked at the
+    /// frames whose position is a multiple of the interval, so a run that seeks or loops
+    /// checks the same frames as one that plays through.
+    pub fn push_at(&mut self, img: &GrayImage, frame: Option<u64>) -> TrackEvent {
         match self.locked {
             None => match self.search(img).and_then(|d| self.confirm(d, 1)) {
                 Some(l) => TrackEvent::Locked(l),
@@ -1343,8 +1398,13 @@ impl KeyboardTracker {
             },
             Some(l) => {
                 self.since_check += 1;
+                let interval = self.config.recheck_interval.max(1);
+                let due = match frame {
+                    Some(i) => i % interval as u64 == 0,
+                    None => self.since_check >= interval,
+                };
                 // While a move is being confirmed, look at every frame.
-                if self.pending.is_empty() && self.since_check < self.config.recheck_interval {
+                if self.pending.is_empty() && !due {
                     return TrackEvent::Tracking;
                 }
                 self.since_check = 0;
@@ -1364,10 +1424,17 @@ impl KeyboardTracker {
                     self.pending.clear();
                     return TrackEvent::Tracking;
                 }
-                // A move needs detections about as confident as the lock: hands over the keys
-                // can fool a few frames in a row into a slightly wrong fit, which has fewer
-                // black keys where it puts them.
+                // A move needs detections about as confident as the lock, and the lock must
+                // have stopped explaining the frame: hands over the keys can fool several
+                // frames in a row into a fit a key or two off, which the locked corners still
+                // beat on the same frame. A camera move or a cut leaves the lock on nothing.
                 if d.confidence < l.confidence - 0.1 {
+                    self.pending.clear();
+                    return TrackEvent::Tracking;
+                }
+                let kept = fit_score(img, &l).unwrap_or(0.0);
+                let moved = fit_score(img, &d).unwrap_or(0.0);
+                if moved < kept + MOVE_MARGIN {
                     self.pending.clear();
                     return TrackEvent::Tracking;
                 }

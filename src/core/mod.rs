@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod midi;
 pub mod music;
 pub mod notes;
+pub mod overlay;
 pub mod picture;
 pub mod refine;
 pub mod roll;

@@ -9,8 +9,8 @@ use gst_base::subclass::prelude::*;
 use gst_video::VideoFormat;
 use gst_video::prelude::*;
 
-use crate::core::geometry::Homography;
-use crate::core::keyboard::{Keyboard, PIANO_88, is_black};
+use crate::core::geometry::check_quad;
+use crate::core::keyboard::{Keyboard, PIANO_88};
 use crate::core::keyfind::{
     self, DetectParams, Detection, GrayImage, KeyboardTracker, PAD, Rectifier, TrackEvent,
     TrackerConfig,
@@ -128,6 +128,9 @@ struct State {
     timed_out: bool,
     /// A keyboard was found (or given) at some point of the stream.
     locked_once: bool,
+    /// Whether upstream is live (asked at the first frame): only a live source gives up
+    /// searching after `timeout`; a file is searched to its end.
+    live: Option<bool>,
 }
 
 pub struct PianoCrop {
@@ -228,6 +231,30 @@ impl PianoCrop {
         })
     }
 
+    /// Whether the source upstream is live (a camera, a capture): asked once.
+    fn upstream_is_live(&self) -> bool {
+        let mut q = gst::query::Latency::new();
+        self.obj().sink_pad().peer_query(&mut q) && q.result().0
+    }
+
+    /// The frame's position in the stream (stream time times the frame rate), so that
+    /// re-checks fall on the same frames whether the video was seeked or not.
+    fn frame_position(
+        &self,
+        pts: Option<gst::ClockTime>,
+        info: &gst_video::VideoInfo,
+    ) -> Option<u64> {
+        let fps = info.fps();
+        if fps.numer() <= 0 || fps.denom() <= 0 {
+            return None;
+        }
+        let segment = self.obj().segment();
+        let segment = segment.downcast_ref::<gst::ClockTime>()?;
+        let t = segment.to_stream_time(pts?)?;
+        let frames = t.nseconds() as f64 * fps.numer() as f64 / fps.denom() as f64 / 1e9;
+        Some(frames.round() as u64)
+    }
+
     fn post_lock(&self, d: &Detection, relock: bool, pts: Option<gst::ClockTime>) {
         let angle = keyfind::angle_of(&d.corners);
         gst::info!(
@@ -257,64 +284,6 @@ impl PianoCrop {
         let _ = self
             .obj()
             .post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
-    }
-}
-
-/// Draw a 2-px line on RGBA pixels.
-fn line(px: &mut [u8], w: usize, h: usize, stride: usize, a: [f64; 2], b: [f64; 2], c: [u8; 3]) {
-    let n = ((b[0] - a[0]).abs().max((b[1] - a[1]).abs()).ceil() as usize).clamp(1, 10_000);
-    for i in 0..=n {
-        let t = i as f64 / n as f64;
-        let x = a[0] + (b[0] - a[0]) * t;
-        let y = a[1] + (b[1] - a[1]) * t;
-        for (dx, dy) in [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)] {
-            let (xi, yi) = ((x + dx) as isize, (y + dy) as isize);
-            if xi >= 0 && yi >= 0 && (xi as usize) < w && (yi as usize) < h {
-                let o = yi as usize * stride + xi as usize * 4;
-                px[o..o + 3].copy_from_slice(&c);
-            }
-        }
-    }
-}
-
-/// The keyboard outline (red), white key boundaries (green) and black keys (blue).
-fn draw_overlay(px: &mut [u8], w: usize, h: usize, stride: usize, d: &Detection) {
-    let unit = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
-    let Some(hm) = Homography::from_points(&unit, &d.corners) else {
-        return;
-    };
-    let kb = d.keyboard;
-    for n in kb.notes() {
-        let Some((a, b)) = kb.span(n) else { continue };
-        let (a, b) = (a as f64, b as f64);
-        if is_black(n) {
-            let v = 0.62;
-            let q = [[a, 0.0], [b, 0.0], [b, v], [a, v]].map(|p| hm.apply(p));
-            for i in 0..4 {
-                line(px, w, h, stride, q[i], q[(i + 1) % 4], [40, 120, 255]);
-            }
-        } else if a > 0.0 {
-            line(
-                px,
-                w,
-                h,
-                stride,
-                hm.apply([a, 0.0]),
-                hm.apply([a, 1.0]),
-                [40, 220, 60],
-            );
-        }
-    }
-    for i in 0..4 {
-        line(
-            px,
-            w,
-            h,
-            stride,
-            d.corners[i],
-            d.corners[(i + 1) % 4],
-            [255, 40, 40],
-        );
     }
 }
 
@@ -371,7 +340,7 @@ impl ObjectImpl for PianoCrop {
                     .build(),
                 glib::ParamSpecDouble::builder("timeout")
                     .nick("Timeout")
-                    .blurb("Seconds of video without finding a keyboard before a bus error (0: never)")
+                    .blurb("Live sources: seconds without finding a keyboard before a bus error (0: never); a file is searched to its end")
                     .minimum(0.0)
                     .maximum(3600.0)
                     .default_value(DEFAULT_TIMEOUT)
@@ -467,8 +436,11 @@ impl ElementImpl for PianoCrop {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            // Frames smaller than a keyboard can be found in are refused at negotiation.
             let sink = gst_video::VideoCapsBuilder::new()
                 .format_list(INPUT_FORMATS)
+                .width_range(keyfind::MIN_FRAME.0 as i32..=i32::MAX)
+                .height_range(keyfind::MIN_FRAME.1 as i32..=i32::MAX)
                 .build();
             let src = gst_video::VideoCapsBuilder::new()
                 .format_list([VideoFormat::Gray8, VideoFormat::Rgba])
@@ -503,9 +475,11 @@ impl BaseTransformImpl for PianoCrop {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings();
         if let Some(c) = &s.corners {
-            parse_corners(c).map_err(|e| {
-                gst::error_msg!(gst::LibraryError::Settings, ("Bad corners property: {e}"))
-            })?;
+            parse_corners(c)
+                .and_then(|q| check_quad(&q, None))
+                .map_err(|e| {
+                    gst::error_msg!(gst::LibraryError::Settings, ("Bad corners property: {e}"))
+                })?;
         }
         Self::keyboard_of(&s).map_err(|e| {
             gst::error_msg!(
@@ -522,6 +496,17 @@ impl BaseTransformImpl for PianoCrop {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::FlushStop(_) = event.view()
+            && let Some(state) = self.state().as_mut()
+        {
+            // A seek: the search timeout starts again from the next frame, and a move being
+            // confirmed is dropped (the frames around a seek are not consecutive). The lock
+            // stays: it is the same video.
+            state.first_pts = None;
+            state.last_pts = None;
+            state.timed_out = false;
+            state.tracker.interrupt();
+        }
         if let gst::EventView::Eos(_) = event.view() {
             // A clip shorter than the timeout that never showed a keyboard: say so instead
             // of ending with nothing but padding.
@@ -570,8 +555,14 @@ impl BaseTransformImpl for PianoCrop {
                             "format",
                             gst::List::new(INPUT_FORMATS.iter().map(|f| f.to_str())),
                         )
-                        .field("width", gst::IntRange::new(64, i32::MAX))
-                        .field("height", gst::IntRange::new(16, i32::MAX))
+                        .field(
+                            "width",
+                            gst::IntRange::new(keyfind::MIN_FRAME.0 as i32, i32::MAX),
+                        )
+                        .field(
+                            "height",
+                            gst::IntRange::new(keyfind::MIN_FRAME.1 as i32, i32::MAX),
+                        )
                 };
                 if s.draw {
                     for f in ["width", "height", "pixel-aspect-ratio"] {
@@ -614,6 +605,21 @@ impl BaseTransformImpl for PianoCrop {
                 keyboard: kb.unwrap_or(PIANO_88),
                 confidence: 1.0,
             });
+        if let Some(m) = &manual {
+            let frame = (in_info.width() as f64, in_info.height() as f64);
+            if let Err(e) = check_quad(&m.corners, Some(frame)) {
+                gst::element_imp_error!(
+                    self,
+                    gst::LibraryError::Settings,
+                    (
+                        "Bad corners property for this {}x{} video: {e}",
+                        frame.0,
+                        frame.1
+                    )
+                );
+                return Err(gst::loggable_error!(CAT, "bad corners: {e}"));
+            }
+        }
         let params = DetectParams {
             keys: kb.map(|k| k.keys),
             lowest_note: kb.map(|k| k.lowest_note),
@@ -648,6 +654,7 @@ impl BaseTransformImpl for PianoCrop {
             last_pts: None,
             timed_out: false,
             locked_once,
+            live: None,
         });
         Ok(())
     }
@@ -693,7 +700,8 @@ impl BaseTransformImpl for PianoCrop {
                 Some(m)
             }
             None => {
-                match state.tracker.push(&img) {
+                let frame = self.frame_position(pts, &state.in_info);
+                match state.tracker.push_at(&img, frame) {
                     TrackEvent::Locked(d) => lock_changed = Some((d, false)),
                     TrackEvent::Relocked(d) => lock_changed = Some((d, true)),
                     _ => {}
@@ -711,8 +719,13 @@ impl BaseTransformImpl for PianoCrop {
                 state.out_info.height() as usize,
             );
         }
-        // Still searching after the timeout: tell the user what to set.
+        // A live source still searching after the timeout: tell the user what to set. A
+        // file is searched to its end (a title card may come first).
+        if current.is_none() && state.live.is_none() {
+            state.live = Some(self.upstream_is_live());
+        }
         if current.is_none()
+            && state.live == Some(true)
             && settings.timeout > 0.0
             && !state.timed_out
             && let (Some(t0), Some(t)) = (state.first_pts, pts)
@@ -755,7 +768,7 @@ impl BaseTransformImpl for PianoCrop {
                     .copy_from_slice(&src[y * istride..y * istride + ow * 4]);
             }
             if let Some(d) = current {
-                draw_overlay(dst, ow, oh, ostride, &d);
+                crate::core::overlay::draw_keyboard(dst, ow, oh, ostride, &d);
             }
         } else {
             let dst = out_frame
