@@ -37,8 +37,9 @@ pub const MIDI_EVENT_NAME: &str = "audio/x-midi-event";
 pub const SMF_NAME: &str = "audio/midi";
 
 /// The 0xF9 "tick" message midiparse sends every 10 ms between events.
-pub const MIDI_TICK: u8 = 0xF9;
-pub const MIDI_TICK_INTERVAL: gst::ClockTime = gst::ClockTime::from_mseconds(10);
+pub const MIDI_TICK: u8 = crate::core::midi::TICK;
+pub const MIDI_TICK_INTERVAL: gst::ClockTime =
+    gst::ClockTime::from_nseconds(crate::core::midi::TICK_INTERVAL);
 
 fn format_str(f: ValueFormat) -> &'static str {
     match f {

@@ -391,6 +391,7 @@ fn learned_mode_reports_the_window_look_ahead_and_drains_every_frame() {
             .property("refiner", refiner.to_str().unwrap())
             .property("window", window)
             .property("live-window", 4u32)
+            .property("processing-margin", 0i64)
             .property("min-note-duration", 0u32)
             .property("max-dropout", 0u32)
             .build()

@@ -20,14 +20,72 @@ fn untrained_model(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// A harness around a video2roll with `model` set before it starts.
+/// A harness around a video2roll with `model` set before it starts, and no processing
+/// margin, so that its latency is the frames it holds back.
 fn harness(model: &std::path::Path, batch: u32) -> gst_check::Harness {
+    harness_with_margin(model, batch, 0)
+}
+
+fn harness_with_margin(model: &std::path::Path, batch: u32, margin_ns: i64) -> gst_check::Harness {
     let e = gst::ElementFactory::make("video2roll")
         .property("model", model.to_str().unwrap())
         .property("batch-size", batch)
+        .property("processing-margin", margin_ns)
         .build()
         .unwrap();
     gst_check::Harness::with_element(&e, Some("sink"), Some("src"))
+}
+
+/// The latency answer leaves room for the work: a set margin is added as it is, a measured
+/// one grows to cover the slowest forward pass (here the Audeo net, slower than a frame)
+/// and the element asks the pipeline to re-configure its latency when it does.
+#[test]
+fn latency_includes_the_processing_margin() {
+    init();
+    let model = untrained_model("v2r-margin");
+    let mut h = harness_with_margin(&model, 1, 5_000_000);
+    h.set_src_caps(strip_caps());
+    for i in 0..6 {
+        h.push(frame(i)).unwrap();
+    }
+    assert_eq!(h.query_latency(), Some(gst::ClockTime::from_mseconds(85)));
+
+    let dir = tmpdir("v2r-margin-audeo");
+    let slow = dir.join("audeo.safetensors");
+    tch::manual_seed(0);
+    Model::new(ModelMeta::new(Arch::Audeo), tch::Device::Cpu)
+        .save(&slow)
+        .unwrap();
+    let mut h = harness_with_margin(&slow, 1, -1);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps(strip_caps());
+    // Before any pass: a frame's time as the first guess.
+    assert_eq!(
+        h.query_latency(),
+        Some(gst::ClockTime::from_mseconds(80 + 40))
+    );
+    while bus.pop_filtered(&[gst::MessageType::Latency]).is_some() {}
+    let mut slowest = std::time::Duration::ZERO;
+    for i in 0..8 {
+        let t0 = std::time::Instant::now();
+        h.push(frame(i)).unwrap();
+        if i >= 5 {
+            slowest = slowest.max(t0.elapsed());
+        }
+    }
+    let latency = h.query_latency().unwrap();
+    assert!(
+        slowest > std::time::Duration::from_millis(40),
+        "the Audeo pass should be slower than a 25 fps frame: {slowest:?}"
+    );
+    assert!(
+        latency
+            >= gst::ClockTime::from_mseconds(80)
+                + gst::ClockTime::from_nseconds(slowest.as_nanos() as u64),
+        "latency {latency} does not cover a {slowest:?} pass"
+    );
+    assert!(bus.pop_filtered(&[gst::MessageType::Latency]).is_some());
 }
 
 fn strip_caps() -> gst::Caps {
@@ -168,6 +226,24 @@ fn missing_or_bad_model_is_a_clear_error() {
     )
     .unwrap_err();
     assert!(err.contains("bad.json") && err.contains("format"), "{err}");
+    // KeyNet weights whose sidecar says KeyColumn: one line naming both, no libtorch stack.
+    let keynet = dir.join("keynet.safetensors");
+    tch::manual_seed(0);
+    Model::new(ModelMeta::new(Arch::KeyNet), tch::Device::Cpu)
+        .save(&keynet)
+        .unwrap();
+    let side = std::fs::read_to_string(dir.join("keynet.json")).unwrap();
+    std::fs::write(
+        dir.join("keynet.json"),
+        side.replace("\"keynet\"", "\"keycolumn\""),
+    )
+    .unwrap();
+    let Err(err) = Model::load(&keynet, gstpianola::model::DeviceChoice::Cpu) else {
+        panic!("wrong-shape weights loaded");
+    };
+    let err = err.to_string();
+    assert!(err.contains("do not match a keycolumn net"), "{err}");
+    assert!(!err.contains('\n') && err.len() < 500, "{err}");
 }
 
 /// The forward pass runs without the element's state lock: a latency query made while a

@@ -553,9 +553,67 @@ fn decode(bytes: &[u8]) -> Result<Decoded, MidiError> {
     })
 }
 
+/// The 0xF9 "tick" message GStreamer's midiparse sends every 10 ms between events.
+pub const TICK: u8 = 0xF9;
+/// How often midiparse sends a tick.
+pub const TICK_INTERVAL: Nanos = 10_000_000;
+
+/// When to send ticks in a live MIDI event stream, as midiparse does: on every multiple of
+/// [`TICK_INTERVAL`] between events, none before the first one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TickSchedule {
+    pos: Option<Nanos>,
+}
+
+impl TickSchedule {
+    /// Start again (a new stream: no ticks before its first output).
+    pub fn reset(&mut self) {
+        self.pos = None;
+    }
+
+    /// The ticks due after the last position and before `t`, and at `t` too when no event
+    /// is sent there; the position moves to `t`.
+    pub fn until(&mut self, t: Nanos, event_at_t: bool) -> Vec<Nanos> {
+        let iv = TICK_INTERVAL;
+        let Some(from) = self.pos else {
+            self.pos = Some(t);
+            return if !event_at_t && t.is_multiple_of(iv) {
+                vec![t]
+            } else {
+                Vec::new()
+            };
+        };
+        let mut out = Vec::new();
+        let mut g = (from / iv + 1) * iv;
+        while g < t || (g == t && !event_at_t) {
+            out.push(g);
+            g += iv;
+        }
+        self.pos = Some(t.max(from));
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_fall_on_the_10_ms_grid_between_events() {
+        let ms = 1_000_000;
+        let mut t = TickSchedule::default();
+        // First output at 20 ms with no event there: a tick on the grid, none before.
+        assert_eq!(t.until(20 * ms, false), vec![20 * ms]);
+        // Up to an event at 55 ms: 30, 40, 50.
+        assert_eq!(t.until(55 * ms, true), vec![30 * ms, 40 * ms, 50 * ms]);
+        // An event exactly on the grid takes the tick's place.
+        assert_eq!(t.until(70 * ms, true), vec![60 * ms]);
+        assert_eq!(t.until(80 * ms, false), vec![80 * ms]);
+        // Time never runs back.
+        assert!(t.until(10 * ms, false).is_empty());
+        t.reset();
+        assert!(t.until(15 * ms, false).is_empty());
+    }
     use crate::core::notes::MSECOND;
 
     fn msg(time_ms: u64, bytes: &[u8]) -> TimedMessage {

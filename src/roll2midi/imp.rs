@@ -6,12 +6,14 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::caps::{self, MIDI_TICK, MIDI_TICK_INTERVAL};
+use crate::caps::{self, MIDI_TICK};
+use crate::core::midi::TickSchedule;
 use crate::core::notes::NoteEvent;
 use crate::core::refine::{WindowPlan, Windowed};
 use crate::core::roll::ProbFrame;
 use crate::core::roll::{AnyFrame, RollLayout, ValueFormat};
 use crate::core::transcribe::{FrameTime, NoteTracker, TrackedFrame, TrackerParams};
+use crate::latency::ProcessingMargin;
 use crate::model::refiner::Refiner;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -35,6 +37,8 @@ const DEFAULT_MODE: Mode = Mode::RuleBased;
 const DEFAULT_WINDOW: u32 = 100;
 /// Live sources: 16 frames (0.64 s at 25 fps) of look-ahead instead.
 const DEFAULT_LIVE_WINDOW: u32 = 16;
+/// -1: measure the processing margin (learned mode) that the latency answer adds.
+const DEFAULT_PROCESSING_MARGIN: i64 = -1;
 const DEFAULT_DEVICE: &str = "cpu";
 
 /// How probabilities become notes.
@@ -76,6 +80,7 @@ struct Settings {
     refiner: Option<String>,
     window: u32,
     live_window: u32,
+    processing_margin: i64,
     device: String,
 }
 
@@ -96,6 +101,7 @@ impl Default for Settings {
             refiner: None,
             window: DEFAULT_WINDOW,
             live_window: DEFAULT_LIVE_WINDOW,
+            processing_margin: DEFAULT_PROCESSING_MARGIN,
             device: DEFAULT_DEVICE.into(),
         }
     }
@@ -139,16 +145,20 @@ struct State {
     /// Next expected PTS, for buffers without one.
     next_pts: Option<gst::ClockTime>,
     /// MIDI output: time up to which ticks and events were sent.
-    midi_pos: Option<gst::ClockTime>,
+    ticks: TickSchedule,
     /// Learned mode: the windows in flight, each frame tagged with its time.
     windows: Option<Windowed<FrameTime>>,
+    /// Learned mode: time for a refiner pass, added to the latency answer (measured).
+    margin: ProcessingMargin,
+    /// The margin grew: post a latency message once the state lock is released.
+    margin_grew: bool,
 }
 
 impl State {
     /// Start a new stream: nothing pending, no MIDI position.
     fn reset_stream(&mut self) {
         self.tracker.reset();
-        self.midi_pos = None;
+        self.ticks.reset();
         if let Some(w) = self.windows.as_mut() {
             w.reset();
         }
@@ -243,13 +253,21 @@ impl Roll2Midi {
             return self.push_tracker(state, vec![(time, frame)]);
         };
         let keys = state.in_layout.keys;
+        let started = std::time::Instant::now();
+        let mut passes = 0u32;
         let refined = self.with_refiner(|r| {
             let mut values = frame.frame;
             if r.meta().inputs == 2 {
                 values.extend(frame.onset.unwrap_or_else(|| vec![0.0; keys]));
             }
-            windows.push(values, time, &mut |w| r.refine(w))
+            windows.push(values, time, &mut |w| {
+                passes += 1;
+                r.refine(w).map_err(|e| e.to_string())
+            })
         })?;
+        if passes > 0 && state.margin.observe(started.elapsed()) {
+            state.margin_grew = true;
+        }
         self.push_refined(state, refined)
     }
 
@@ -325,7 +343,13 @@ impl Roll2Midi {
         };
         let frames = self.track(state, frame.into_prob(), time)?;
         let out = self.render(state, frames, Vec::new(), None);
+        let grew = std::mem::take(&mut state.margin_grew);
         drop(guard);
+        if grew {
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
         self.push_all(out)
     }
 
@@ -382,24 +406,9 @@ impl Roll2Midi {
         event_at_t: bool,
         out: &mut Vec<gst::Buffer>,
     ) {
-        let iv = MIDI_TICK_INTERVAL.nseconds();
-        let from = match state.midi_pos {
-            // First output: no ticks before the first frame.
-            None => {
-                state.midi_pos = Some(t);
-                if !event_at_t && t.nseconds().is_multiple_of(iv) {
-                    out.push(midi_buffer(&[MIDI_TICK], t));
-                }
-                return;
-            }
-            Some(p) => p.nseconds(),
-        };
-        let mut g = (from / iv + 1) * iv;
-        while g < t.nseconds() || (g == t.nseconds() && !event_at_t) {
+        for g in state.ticks.until(t.nseconds(), event_at_t) {
             out.push(midi_buffer(&[MIDI_TICK], gst::ClockTime::from_nseconds(g)));
-            g += iv;
         }
-        state.midi_pos = Some(t.max(gst::ClockTime::from_nseconds(from)));
     }
 
     fn push_all(&self, bufs: Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -425,7 +434,8 @@ impl Roll2Midi {
             // Learned mode: the last window, aligned to the last frame; nothing is dropped.
             let mut frames = Vec::new();
             if let Some(w) = state.windows.as_mut() {
-                let refined = self.with_refiner(|r| w.finish(&mut |x| r.refine(x)))?;
+                let refined = self
+                    .with_refiner(|r| w.finish(&mut |x| r.refine(x).map_err(|e| e.to_string())))?;
                 frames = self.push_refined(state, refined)?;
             }
             let (last, tail) = state.tracker.finish();
@@ -512,7 +522,22 @@ impl Roll2Midi {
             output,
             tracker,
             next_pts: None,
-            midi_pos: None,
+            ticks: TickSchedule::default(),
+            margin: ProcessingMargin::new(
+                if windows.is_some() {
+                    u64::try_from(settings.processing_margin)
+                        .ok()
+                        .map(gst::ClockTime::from_nseconds)
+                } else {
+                    Some(gst::ClockTime::ZERO)
+                },
+                if windows.is_some() {
+                    frame_duration
+                } else {
+                    gst::ClockTime::ZERO
+                },
+            ),
+            margin_grew: false,
             windows,
         });
         if !self.srcpad.push_event(gst::event::Caps::new(&out_caps)) {
@@ -603,6 +628,18 @@ impl Roll2Midi {
                 let _ = self.drain();
                 gst::Pad::event_default(pad, Some(&*self.obj()), event)
             }
+            EventView::Segment(_) => {
+                // A new segment without a flush (a segment seek looping, the next part of a
+                // playlist): the notes of the old one end in it, and the new one starts
+                // from nothing, so every pass over the same frames gives the same notes.
+                if self.state().is_some() && self.drain().is_err() {
+                    return false;
+                }
+                if let Some(s) = self.state().as_mut() {
+                    s.next_pts = None;
+                }
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
             EventView::FlushStop(_) => {
                 if let Some(s) = self.state().as_mut() {
                     s.reset_stream();
@@ -657,7 +694,7 @@ impl Roll2Midi {
                     .as_ref()
                     .map(|w| w.plan().latency_frames())
                     .unwrap_or(0);
-                s.frame_duration * (window + s.tracker.latency_frames()) as u64
+                s.frame_duration * (window + s.tracker.latency_frames()) as u64 + s.margin.get()
             })
             .unwrap_or(gst::ClockTime::ZERO)
     }
@@ -795,6 +832,14 @@ impl ObjectImpl for Roll2Midi {
                     .default_value(DEFAULT_WINDOW)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecInt64::builder("processing-margin")
+                    .nick("Processing margin")
+                    .blurb("mode=learned: nanoseconds of processing time the latency answer adds for live pipelines; -1: measured (1.5 times the slowest refiner pass after the first two)")
+                    .minimum(-1)
+                    .maximum(10_000_000_000)
+                    .default_value(DEFAULT_PROCESSING_MARGIN)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("live-window")
                     .nick("Live window")
                     .blurb("mode=learned: the window used instead when upstream is live (bounded latency)")
@@ -844,6 +889,9 @@ impl ObjectImpl for Roll2Midi {
             "refiner" => s.refiner = value.get().expect("type checked upstream"),
             "window" => s.window = value.get().expect("type checked upstream"),
             "live-window" => s.live_window = value.get().expect("type checked upstream"),
+            "processing-margin" => {
+                s.processing_margin = value.get().expect("type checked upstream")
+            }
             "device" => {
                 s.device = value
                     .get::<Option<String>>()
@@ -870,6 +918,7 @@ impl ObjectImpl for Roll2Midi {
             "refiner" => s.refiner.to_value(),
             "window" => s.window.to_value(),
             "live-window" => s.live_window.to_value(),
+            "processing-margin" => s.processing_margin.to_value(),
             "device" => s.device.to_value(),
             _ => unimplemented!(),
         }

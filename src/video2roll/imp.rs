@@ -12,6 +12,7 @@ use crate::caps;
 use crate::core::roll::{ProbFrame, RollLayout, ValueFormat};
 use crate::core::strip;
 use crate::core::strip::{FRAMES, HALF, window_indices};
+use crate::latency::ProcessingMargin;
 use crate::model::{Model, ModelMeta};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -25,6 +26,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_DEVICE: &str = "auto";
 const DEFAULT_BATCH_SIZE: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
+/// -1: measure the processing margin that the latency answer adds.
+const DEFAULT_PROCESSING_MARGIN: i64 = -1;
 
 /// Where the default model is looked for, in order.
 pub fn default_model_paths() -> Vec<PathBuf> {
@@ -37,6 +40,7 @@ struct Settings {
     device: String,
     batch_size: u32,
     threads: u32,
+    processing_margin: i64,
 }
 
 impl Default for Settings {
@@ -46,6 +50,7 @@ impl Default for Settings {
             device: DEFAULT_DEVICE.into(),
             batch_size: DEFAULT_BATCH_SIZE,
             threads: DEFAULT_THREADS,
+            processing_margin: DEFAULT_PROCESSING_MARGIN,
         }
     }
 }
@@ -65,6 +70,8 @@ struct Stream {
     /// Windows ready to predict, with their frame's timing.
     batch: Vec<(Vec<u8>, gst::ClockTime, gst::ClockTime)>,
     next_pts: Option<gst::ClockTime>,
+    /// Time for a forward pass, added to the latency answer.
+    margin: ProcessingMargin,
 }
 
 #[derive(Default)]
@@ -158,13 +165,21 @@ impl Video2Roll {
             gst::Fraction::new(25, 1)
         };
         {
+            let margin = self.settings().processing_margin;
+            let frame_duration = caps::frame_duration(framerate);
             let mut st = self.state();
             st.stream = Some(Stream {
-                frame_duration: caps::frame_duration(framerate),
+                frame_duration,
                 frames: VecDeque::new(),
                 next: 0,
                 batch: Vec::new(),
                 next_pts: None,
+                margin: ProcessingMargin::new(
+                    u64::try_from(margin)
+                        .ok()
+                        .map(gst::ClockTime::from_nseconds),
+                    frame_duration,
+                ),
             });
         }
         let _ = self
@@ -227,7 +242,20 @@ impl Video2Roll {
             let Ok(model) = model.lock() else {
                 return Err(gst::FlowError::Error);
             };
-            let probs = match model.predict(&windows) {
+            let started = std::time::Instant::now();
+            let result = model.predict(&windows);
+            let grew = self
+                .state()
+                .stream
+                .as_mut()
+                .is_some_and(|s| s.margin.observe(started.elapsed()));
+            if grew {
+                gst::debug!(CAT, imp = self, "processing margin now {}", self.latency());
+                let _ = self
+                    .obj()
+                    .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+            }
+            let probs = match result {
                 Ok(p) if p.len() == windows.len() => p,
                 Ok(p) => {
                     gst::element_imp_error!(
@@ -346,7 +374,7 @@ impl Video2Roll {
         self.state()
             .stream
             .as_ref()
-            .map(|s| s.frame_duration * (HALF as u64 + batch - 1))
+            .map(|s| s.frame_duration * (HALF as u64 + batch - 1) + s.margin.get())
             .unwrap_or(gst::ClockTime::ZERO)
     }
 
@@ -362,6 +390,14 @@ impl Video2Roll {
             }
             EventView::Eos(_) => {
                 let _ = self.drain();
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
+            EventView::Segment(_) => {
+                // A new segment without a flush (a segment seek looping): the old segment's
+                // last windows end with its own last frame, not the new segment's first.
+                if self.state().stream.is_some() && self.drain().is_err() {
+                    return false;
+                }
                 gst::Pad::event_default(pad, Some(&*self.obj()), event)
             }
             EventView::FlushStop(_) => {
@@ -492,6 +528,14 @@ impl ObjectImpl for Video2Roll {
                     .default_value(DEFAULT_BATCH_SIZE)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecInt64::builder("processing-margin")
+                    .nick("Processing margin")
+                    .blurb("Nanoseconds of processing time the latency answer adds for live pipelines; -1: measured (1.5 times the slowest forward pass after the first two)")
+                    .minimum(-1)
+                    .maximum(10_000_000_000)
+                    .default_value(DEFAULT_PROCESSING_MARGIN)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
                     .blurb("CPU threads for inference (0: libtorch's default, all cores)")
@@ -516,6 +560,9 @@ impl ObjectImpl for Video2Roll {
             }
             "batch-size" => s.batch_size = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
+            "processing-margin" => {
+                s.processing_margin = value.get().expect("type checked upstream")
+            }
             _ => unimplemented!(),
         }
     }
@@ -527,6 +574,7 @@ impl ObjectImpl for Video2Roll {
             "device" => s.device.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "threads" => s.threads.to_value(),
+            "processing-margin" => s.processing_margin.to_value(),
             _ => unimplemented!(),
         }
     }

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Seeks and loops through the whole chain (pianocrop ! video2roll ! roll2midi): a run that
+//! seeks gives the notes of one that plays through, and looping a part gives the same notes
+//! on every pass.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use gst::prelude::*;
+
+/// A 640x360 render of four bars of Bach's Prelude in C (eighths of 120 ms, about 8 s).
+fn performance(dir: &std::path::Path) -> std::path::PathBuf {
+    use gstpianola::core::midi::notes_to_smf;
+    use gstpianola::core::music::bach_prelude_c;
+    use gstpianola::core::notes::MSECOND;
+    let midi = dir.join("in.mid");
+    std::fs::write(
+        &midi,
+        notes_to_smf(&bach_prelude_c(4, 120 * MSECOND), Some(0)).expect("smf"),
+    )
+    .expect("write midi");
+    let video = dir.join("in.mp4");
+    run(
+        &parse(&format!(
+            "pianosim location={} seed=11 width=640 height=360 framerate=25/1 tail=300 ! videoconvert ! x264enc speed-preset=ultrafast ! mp4mux ! filesink location={}",
+            midi.display(),
+            video.display()
+        )),
+        Duration::from_secs(240),
+    )
+    .expect("render");
+    video
+}
+
+/// Note-ons (time in ms, note) that roll2midi sent, one list per segment it sent.
+type Passes = Arc<Mutex<Vec<Vec<(u64, u8)>>>>;
+
+fn chain(video: &std::path::Path) -> (gst::Pipeline, Passes) {
+    let p = parse(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! pianocrop ! video2roll ! roll2midi name=r ! audio/x-midi-event ! fakesink sync=false",
+        video.display()
+    ));
+    let passes: Passes = Arc::new(Mutex::new(Vec::new()));
+    let pad = p.by_name("r").unwrap().static_pad("src").unwrap();
+    let out = passes.clone();
+    pad.add_probe(
+        gst::PadProbeType::BUFFER
+            | gst::PadProbeType::BUFFER_LIST
+            | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            let mut all = out.lock().unwrap();
+            let mut note = |b: &gst::BufferRef| {
+                let m = b.map_readable().unwrap();
+                if m.len() >= 3 && m[0] & 0xF0 == 0x90 && m[2] > 0 {
+                    let t = b.pts().map(|t| t.mseconds()).unwrap_or(u64::MAX);
+                    if let Some(last) = all.last_mut() {
+                        last.push((t, m[1]));
+                    }
+                }
+            };
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => note(b),
+                Some(gst::PadProbeData::BufferList(l)) => l.iter().for_each(note),
+                Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Segment => {
+                    all.push(Vec::new())
+                }
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    (p, passes)
+}
+
+/// Play for a second, then seek (flushing, accurate) to `start`, and play to the end,
+/// looping the part `start..stop` `loops` times with segment seeks when `stop` is given.
+/// The note-ons of each segment after the first seek.
+fn play(
+    video: &std::path::Path,
+    start: f64,
+    stop: Option<f64>,
+    loops: usize,
+) -> Vec<Vec<(u64, u8)>> {
+    let (p, passes) = chain(video);
+    let bus = p.bus().unwrap();
+    let wait = |types: &[gst::MessageType]| -> gst::Message {
+        let mut all = vec![gst::MessageType::Error];
+        all.extend_from_slice(types);
+        let m = bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(120), &all)
+            .expect("timed out");
+        if let gst::MessageView::Error(e) = m.view() {
+            panic!("{} ({:?})", e.error(), e.debug());
+        }
+        m
+    };
+    let seek = |flags: gst::SeekFlags| {
+        let end = stop.map(gst::ClockTime::from_seconds_f64);
+        p.seek(
+            1.0,
+            flags | gst::SeekFlags::ACCURATE,
+            gst::SeekType::Set,
+            gst::ClockTime::from_seconds_f64(start),
+            if end.is_some() {
+                gst::SeekType::Set
+            } else {
+                gst::SeekType::None
+            },
+            end,
+        )
+        .expect("seek");
+    };
+    p.set_state(gst::State::Playing).unwrap();
+    wait(&[gst::MessageType::AsyncDone]);
+    // A second of playing first: the seek comes while the keyboard is locked.
+    let t0 = std::time::Instant::now();
+    while passes
+        .lock()
+        .unwrap()
+        .last()
+        .and_then(|v| v.last())
+        .is_none_or(|&(t, _)| t < 1_000)
+    {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no notes came");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let looping = stop.is_some() && loops > 1;
+    seek(if looping {
+        gst::SeekFlags::FLUSH | gst::SeekFlags::SEGMENT
+    } else {
+        gst::SeekFlags::FLUSH
+    });
+    let skip = passes.lock().unwrap().len();
+    for pass in 1..loops.max(1) {
+        if !looping {
+            break;
+        }
+        wait(&[gst::MessageType::SegmentDone]);
+        let last = pass + 1 == loops;
+        seek(if last {
+            gst::SeekFlags::empty()
+        } else {
+            gst::SeekFlags::SEGMENT
+        });
+    }
+    wait(&[gst::MessageType::Eos]);
+    p.set_state(gst::State::Null).unwrap();
+    let out = passes.lock().unwrap().split_off(skip);
+    out.into_iter().filter(|v| !v.is_empty()).collect()
+}
+
+fn within(notes: &[(u64, u8)], from_ms: u64, to_ms: u64) -> Vec<(u64, u8)> {
+    notes
+        .iter()
+        .copied()
+        .filter(|&(t, _)| t >= from_ms && t < to_ms)
+        .collect()
+}
+
+#[test]
+fn a_seek_gives_the_notes_of_a_run_that_plays_through_and_loops_repeat() {
+    init();
+    let dir = tmpdir("seek");
+    let video = performance(&dir);
+    let whole = {
+        let (p, passes) = chain(&video);
+        run(&p, Duration::from_secs(120)).unwrap();
+        passes.lock().unwrap().concat()
+    };
+    assert!(
+        whole.len() > 40,
+        "only {} notes in the whole run",
+        whole.len()
+    );
+    // Seeked to 3 s: the same notes as the whole run (a note held across the seek point
+    // starts there).
+    let seeked = play(&video, 3.0, None, 1).concat();
+    assert_eq!(
+        within(&seeked, 3_500, u64::MAX),
+        within(&whole, 3_500, u64::MAX)
+    );
+    // The part 2..6 s three times: every pass the same notes, and those of the whole run
+    // away from the part's ends (whose windows see the part's edge frames).
+    let passes = play(&video, 2.0, Some(6.0), 3);
+    assert_eq!(passes.len(), 3, "{passes:?}");
+    assert!(passes[0].len() > 15, "{passes:?}");
+    assert_eq!(passes[0], passes[1]);
+    assert_eq!(passes[1], passes[2]);
+    assert_eq!(
+        within(&passes[0], 2_500, 5_800),
+        within(&whole, 2_500, 5_800)
+    );
+}
