@@ -34,9 +34,15 @@ fn bench_refiner(arch: RefinerArch, window: usize, frames: usize) {
         let f: Vec<f32> = (0..values)
             .map(|k| ((i * 7 + k * 13) % 100) as f32 / 100.0)
             .collect();
-        out += w.push(f, (), &mut |x| r.refine(x)).expect("refine").len();
+        out += w
+            .push(f, (), &mut |x| r.refine(x).map_err(|e| e.to_string()))
+            .expect("refine")
+            .len();
     }
-    out += w.finish(&mut |x| r.refine(x)).expect("refine").len();
+    out += w
+        .finish(&mut |x| r.refine(x).map_err(|e| e.to_string()))
+        .expect("refine")
+        .len();
     assert_eq!(out, frames);
     let s = t0.elapsed().as_secs_f64();
     println!(

@@ -220,6 +220,21 @@ pub enum ModelError {
     Input(String),
 }
 
+/// The first line of a libtorch error (its C++ stack trace left out), at most 300 characters.
+pub fn one_line(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let mut out: String = first.chars().take(300).collect();
+    if out.len() < first.len() {
+        out.push_str("...");
+    }
+    out
+}
+
 /// The sidecar of a weights file: `x.safetensors` -> `x.json`.
 pub fn sidecar(path: &std::path::Path) -> std::path::PathBuf {
     path.with_extension("json")
@@ -326,7 +341,11 @@ impl Model {
         let mut m = Model::new(meta, resolve(device)?);
         m.vs.load(path).map_err(|e| ModelError::Invalid {
             path: p.clone(),
-            why: format!("weights do not match a {} net: {e}", m.meta.arch.name()),
+            why: format!(
+                "weights do not match a {} net: {}",
+                m.meta.arch.name(),
+                one_line(&e)
+            ),
         })?;
         Ok(m)
     }

@@ -49,6 +49,8 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
+use super::ModelError;
+
 /// Audeo's BatchNorm eps (`nn.BatchNorm2d(out_size, 0.8)`).
 pub const AUDEO_BN_EPS: f64 = 0.8;
 
@@ -371,37 +373,50 @@ impl ModuleT for Discriminator {
     }
 }
 
-/// Input `[1, C, keys, frames]` float from frames of `C * keys` values.
-pub fn frames_to_tensor(frames: &[&[f32]], channels: i64, keys: i64) -> Tensor {
+/// `[1, C, keys, frames]` from frames of `C * keys` values.
+pub fn frames_to_tensor(
+    frames: &[&[f32]],
+    channels: i64,
+    keys: i64,
+) -> Result<Tensor, tch::TchError> {
     let flat: Vec<f32> = frames.iter().flat_map(|f| f.iter().copied()).collect();
     windows_to_tensor(&flat, 1, channels, keys)
 }
 
 /// `[n, C, keys, frames]` from `n` windows of equal length, each frames of `C * keys` values,
 /// flattened one after the other.
-pub fn windows_to_tensor(flat: &[f32], n: i64, channels: i64, keys: i64) -> Tensor {
+pub fn windows_to_tensor(
+    flat: &[f32],
+    n: i64,
+    channels: i64,
+    keys: i64,
+) -> Result<Tensor, tch::TchError> {
     let frames = flat.len() as i64 / (n * channels * keys).max(1);
-    Tensor::from_slice(flat)
-        .reshape([n, frames, channels, keys])
-        .permute([0, 2, 3, 1])
-        .contiguous()
+    Tensor::f_from_slice(flat)?
+        .f_reshape([n, frames, channels, keys])?
+        .f_permute([0, 2, 3, 1])?
+        .f_contiguous()
 }
 
 /// Frames of `C * keys` values from `[1, C, keys, frames]`.
-pub fn tensor_to_frames(t: &Tensor) -> Vec<Vec<f32>> {
+pub fn tensor_to_frames(t: &Tensor) -> Result<Vec<Vec<f32>>, tch::TchError> {
     let s = t.size();
-    let (c, k, n) = (s[1], s[2], s[3]);
+    let &[_, c, k, n] = s.as_slice() else {
+        return Err(tch::TchError::Shape(format!(
+            "refiner output of shape {s:?}, not [1, C, keys, frames]"
+        )));
+    };
     let flat = t
-        .permute([0, 3, 1, 2])
-        .contiguous()
-        .to_kind(Kind::Float)
-        .flatten(0, -1);
-    let v: Vec<f32> = Vec::try_from(flat).unwrap_or_default();
+        .f_permute([0, 3, 1, 2])?
+        .f_contiguous()?
+        .f_to_kind(Kind::Float)?
+        .f_flatten(0, -1)?;
+    let v: Vec<f32> = Vec::try_from(flat)?;
     let per = (c * k) as usize;
     if per == 0 {
-        return vec![Vec::new(); n as usize];
+        return Ok(vec![Vec::new(); n as usize]);
     }
-    v.chunks(per).map(<[f32]>::to_vec).collect()
+    Ok(v.chunks(per).map(<[f32]>::to_vec).collect())
 }
 
 /// The generators a refiner file can hold, by name.
@@ -553,8 +568,7 @@ impl Refiner {
     pub fn load(
         path: &std::path::Path,
         device: super::DeviceChoice,
-    ) -> Result<Refiner, super::ModelError> {
-        use super::ModelError;
+    ) -> Result<Refiner, ModelError> {
         let p = path.display().to_string();
         if !path.is_file() {
             return Err(ModelError::Missing {
@@ -566,7 +580,11 @@ impl Refiner {
         let mut r = Refiner::new(meta, super::resolve(device)?);
         r.vs.load(path).map_err(|e| ModelError::Invalid {
             path: p.clone(),
-            why: format!("weights do not match a {} refiner: {e}", r.meta.arch.name()),
+            why: format!(
+                "weights do not match a {} refiner: {}",
+                r.meta.arch.name(),
+                super::one_line(&e)
+            ),
         })?;
         Ok(r)
     }
@@ -601,26 +619,35 @@ impl Refiner {
 
     /// Refine one window: frames of `input_values()` probabilities in, as many frames of
     /// `output_values()` probabilities out.
-    pub fn refine(&self, frames: &[&[f32]]) -> Result<Vec<Vec<f32>>, String> {
+    pub fn refine(&self, frames: &[&[f32]]) -> Result<Vec<Vec<f32>>, ModelError> {
         if frames.is_empty() {
             return Ok(Vec::new());
         }
         if let Some(f) = frames.iter().find(|f| f.len() != self.input_values()) {
-            return Err(format!(
+            return Err(ModelError::Input(format!(
                 "frame has {} values, the refiner takes {}",
                 f.len(),
                 self.input_values()
-            ));
+            )));
         }
         let _guard = tch::no_grad_guard();
-        let x = frames_to_tensor(frames, self.meta.inputs as i64, self.meta.keys as i64)
-            .to_device(self.device);
+        let x = frames_to_tensor(frames, self.meta.inputs as i64, self.meta.keys as i64)?
+            .f_to_device(self.device)?;
         let y = self
             .net
             .forward_t(&x, false)
-            .sigmoid()
-            .to_device(tch::Device::Cpu);
-        Ok(tensor_to_frames(&y))
+            .f_sigmoid()?
+            .f_to_device(tch::Device::Cpu)?;
+        let out = tensor_to_frames(&y)?;
+        if out.len() != frames.len() || out.iter().any(|f| f.len() != self.output_values()) {
+            return Err(ModelError::Input(format!(
+                "the {} refiner gave {} frames for {}: check the refiner file",
+                self.meta.arch.name(),
+                out.len(),
+                frames.len()
+            )));
+        }
+        Ok(out)
     }
 
     /// Training access.
@@ -713,10 +740,10 @@ mod tests {
             .map(|t| (0..6).map(|v| (t * 10 + v) as f32).collect())
             .collect();
         let refs: Vec<&[f32]> = frames.iter().map(Vec::as_slice).collect();
-        let t = frames_to_tensor(&refs, 2, 3);
+        let t = frames_to_tensor(&refs, 2, 3).unwrap();
         assert_eq!(t.size(), vec![1, 2, 3, 5]);
         // Channel 1, key 0, frame 4 = value index 3 of frame 4.
         assert_eq!(t.double_value(&[0, 1, 0, 4]), 43.0);
-        assert_eq!(tensor_to_frames(&t), frames);
+        assert_eq!(tensor_to_frames(&t).unwrap(), frames);
     }
 }

@@ -126,7 +126,7 @@ fn batch(
     rng: &mut crate::core::sim::rng::Rng,
     (inputs, outputs, keys): (i64, i64, i64),
     augment: f32,
-) -> (Tensor, Tensor) {
+) -> Result<(Tensor, Tensor), tch::TchError> {
     let total: usize = pairs.iter().map(|p| p.len()).sum();
     let mut xs = Vec::new();
     let mut ys = Vec::new();
@@ -153,10 +153,10 @@ fn batch(
             ys.extend_from_slice(&pick.target[j]);
         }
     }
-    (
-        windows_to_tensor(&xs, n as i64, inputs, keys),
-        windows_to_tensor(&ys, n as i64, outputs, keys),
-    )
+    Ok((
+        windows_to_tensor(&xs, n as i64, inputs, keys)?,
+        windows_to_tensor(&ys, n as i64, outputs, keys)?,
+    ))
 }
 
 /// Train `generator` on `pairs`; resumes the discriminator from its file when `resume`.
@@ -207,7 +207,7 @@ pub fn train_gan(
             &mut rng,
             (inputs, outputs, keys),
             cfg.augment,
-        );
+        )?;
         let (x, y) = (x.to_device(device), y.to_device(device));
         // Generator: fool the discriminator, stay close to the truth.
         let fake = generator.forward_t(&x, true).sigmoid();

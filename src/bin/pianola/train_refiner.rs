@@ -107,7 +107,9 @@ fn validate(r: &Refiner, pairs: &[(String, RollPair)], window: usize) -> Result<
     for (_, p) in pairs {
         let input: Vec<Vec<f32>> = p.input.iter().map(|f| f[..inputs].to_vec()).collect();
         let plan = WindowPlan::half_overlap(window);
-        let out = refine_all(&input, plan, r.output_values(), &mut |w| r.refine(w))?;
+        let out = refine_all(&input, plan, r.output_values(), &mut |w| {
+            r.refine(w).map_err(|e| e.to_string())
+        })?;
         let truth = key_down(&p.target, keys);
         raw = raw.merge(&frame_metrics(&key_down(&p.input, keys), &truth));
         refined = refined.merge(&frame_metrics(&key_down(&out, keys), &truth));
