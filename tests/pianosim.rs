@@ -272,4 +272,21 @@ fn missing_location_is_a_clear_error() {
     )
     .unwrap_err();
     assert!(err.contains("/nonexistent.mid"), "{err}");
+    // A MIDI file without notes: said so, naming the file, not the frame size.
+    let dir = tmpdir("sim-empty");
+    let empty = dir.join("empty.mid");
+    std::fs::write(
+        &empty,
+        gstpianola::core::midi::notes_to_smf(&[], Some(0)).expect("smf"),
+    )
+    .unwrap();
+    let err = run(
+        &parse(&format!("pianosim location={} ! fakesink", empty.display())),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("empty.mid has no notes") && !err.contains("width"),
+        "{err}"
+    );
 }

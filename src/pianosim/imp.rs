@@ -9,7 +9,7 @@ use gst::subclass::prelude::*;
 use crate::caps;
 use crate::core::midi::smf_to_notes;
 use crate::core::roll::{RollLayout, ValueFormat};
-use crate::core::sim::{SimConfig, Simulator, View};
+use crate::core::sim::{SimConfig, SimError, Simulator, View};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -122,11 +122,23 @@ impl PianoSim {
             keys: (s.keys != 0).then_some(s.keys as usize),
             tail: s.tail_ms as u64 * 1_000_000,
         };
-        let sim = Simulator::new(&notes, &config).map_err(|e| {
-            gst::error_msg!(
+        let sim = Simulator::new(&notes, &config).map_err(|e| match e {
+            SimError::Empty => gst::error_msg!(
+                gst::StreamError::Decode,
+                ("{location} has no notes to render: give a MIDI file with notes in it")
+            ),
+            SimError::Size(..) => gst::error_msg!(
                 gst::LibraryError::Settings,
-                ("Cannot render {location}: {e}. Check the width, height, framerate and keys properties")
-            )
+                ("Cannot render {location}: {e}. Set the width and height properties")
+            ),
+            SimError::Rate(..) => gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("Cannot render {location}: {e}. Set the framerate property")
+            ),
+            SimError::Keyboard(_) => gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("Cannot render {location}: {e}. Set the keys property (88, 76, 61, 49)")
+            ),
         })?;
         gst::info!(
             CAT,
