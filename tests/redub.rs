@@ -197,6 +197,31 @@ fn bad_input_gets_a_clear_error() {
     // An unknown container.
     let (ok, _, e) = redub(args![&video, "-o", &dir.join("x.avi")]);
     assert!(!ok && e.contains(".mp4"), "{e}");
+    // Audio only: no video stream to transcribe, said so.
+    let audio = dir.join("tone.m4a");
+    run(
+        &parse(&format!(
+            "audiotestsrc num-buffers=40 ! audioconvert ! avenc_aac ! mp4mux ! filesink location={}",
+            audio.display()
+        )),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    let (ok, _, e) = redub(args![&audio, "-o", &dir.join("y.wav")]);
+    assert!(!ok && e.contains("has no video stream"), "{e}");
+    assert!(!dir.join("y.wav").exists());
+    // Too small to hold a keyboard: the minimum size is named.
+    let tiny = dir.join("tiny.mkv");
+    run(
+        &parse(&format!(
+            "videotestsrc num-buffers=10 ! video/x-raw,width=48,height=32,framerate=25/1 ! x264enc speed-preset=ultrafast ! matroskamux ! filesink location={}",
+            tiny.display()
+        )),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    let (ok, _, e) = redub(args![&tiny, "-o", &dir.join("z.wav")]);
+    assert!(!ok && e.contains("at least 64x16"), "{e}");
 }
 
 #[test]

@@ -38,6 +38,10 @@ pub struct RedubArgs {
     /// "x0,y0,x1,y1,x2,y2,x3,y3" = top-left, top-right, bottom-right, bottom-left.
     #[arg(long, allow_hyphen_values = true)]
     keyboard: Option<String>,
+    /// The instrument's number of keys (88, 76, 61, 49), when it is not found or found
+    /// wrong (default: detected).
+    #[arg(long, value_parser = ["88", "76", "61", "49"])]
+    keys: Option<String>,
     /// Clockwise rotation to a player's view before finding the keyboard: 0, 90, 180
     /// (filmed from the far side), 270; --keyboard corners are in the rotated picture.
     #[arg(long, default_value = "0", value_parser = ["0", "90", "180", "270"])]
@@ -73,6 +77,7 @@ fn options(a: &RedubArgs) -> Result<RedubOptions> {
             }
             None => None,
         },
+        keys: a.keys.as_deref().and_then(|k| k.parse().ok()),
         rotate: a.rotate.parse().unwrap_or(0),
         keep_audio: a.keep_audio,
         roll2midi: a
@@ -176,6 +181,9 @@ fn cli_advice(e: anyhow::Error) -> anyhow::Error {
     let mut hints = Vec::new();
     if text.contains("corners=") {
         hints.push("--keyboard x0,y0,x1,y1,x2,y2,x3,y3 gives the corners (and --rotate 180 turns a keyboard filmed from the far side)");
+    }
+    if text.contains("keys (88") {
+        hints.push("--keys 88 (or 76, 61, 49) gives the number of keys");
     }
     if text.contains("soundfont") {
         hints.push("--soundfont F.sf2 names the SoundFont");
