@@ -2,7 +2,9 @@
 //! `pianola`: the command-line application and workbench. Runs GStreamer pipelines
 //! in-process with the plugin registered statically; one module per subcommand.
 
+mod augment;
 mod chain;
+mod chain_build;
 mod chain_copy;
 mod chain_rolls;
 mod clips;
@@ -16,6 +18,8 @@ mod render;
 mod sim;
 mod synth;
 mod train;
+mod train_check;
+mod train_data;
 mod train_refiner;
 mod trainset;
 

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MPL-2.0
+//! What `pianola train` learns from: the recorded clips of its arguments split into
+//! training and held-apart validation, the MIDI pieces for renders, and the record of both
+//! kept in the model's sidecar.
+
+use anyhow::{Result, anyhow};
+use gstpianola::core::clip::ClipSpec;
+
+use crate::clips;
+use crate::train::TrainArgs;
+use crate::trainset::{ClipWindows, Example};
+
+/// Recorded clips to train on and real examples to validate on.
+pub struct Recorded {
+    pub train: Vec<(String, ClipWindows, f64)>,
+    pub val: Vec<Example>,
+    /// What was used, for the sidecar.
+    pub trained_on: Vec<String>,
+    pub validated_on: Vec<String>,
+}
+
+fn group_matches(group: &str, wanted: &[String]) -> bool {
+    wanted.iter().any(|w| {
+        let w = w.trim();
+        group == w || group.strip_prefix("pianist ") == Some(w)
+    })
+}
+
+/// Every recorded clip the arguments name, split into training and validation.
+pub fn recorded(a: &TrainArgs) -> Result<Recorded> {
+    let mut train_specs: Vec<ClipSpec> = Vec::new();
+    let mut val_specs: Vec<ClipSpec> = Vec::new();
+    for m in &a.manifest {
+        for c in clips::manifest(m)? {
+            if group_matches(&c.group, &a.val_groups) {
+                val_specs.push(c);
+            } else {
+                train_specs.push(c);
+            }
+        }
+    }
+    if !a.val_groups.is_empty() && val_specs.is_empty() {
+        return Err(anyhow!(
+            "--val-groups {:?} match no clip of the manifests",
+            a.val_groups
+        ));
+    }
+    for d in &a.clips {
+        train_specs.extend(clips::dataset_clips(d)?);
+    }
+    for r in &a.real {
+        train_specs.push(ClipSpec::parse(r)?);
+    }
+    if let Some(v) = &a.val_real {
+        let spec = ClipSpec::parse(v)?;
+        if let Some(r) = train_specs
+            .iter()
+            .find(|r| r.video == spec.video && r.from < spec.to && spec.from < r.to)
+        {
+            return Err(anyhow!(
+                "--val-real {}..{} s overlaps a trained part {}..{} s of {}",
+                spec.from,
+                spec.to,
+                r.from,
+                r.to,
+                spec.video.display()
+            ));
+        }
+        val_specs.push(spec);
+    }
+    let cache = Some(a.cache.as_path());
+    let mut train = Vec::new();
+    for s in &train_specs {
+        let c = clips::windows(s, cache)?;
+        if c.is_empty() {
+            return Err(anyhow!("{}: no usable strip", s.video.display()));
+        }
+        println!("train clip {}: {} strips", s.video.display(), c.len());
+        train.push((s.name(), c, s.weight));
+    }
+    let mut val = Vec::new();
+    for s in &val_specs {
+        let c = clips::windows(s, cache)?;
+        println!("validation clip {}: {} strips", s.video.display(), c.len());
+        val.extend(
+            c.usable()
+                .iter()
+                .step_by(a.val_stride.max(1))
+                .map(|&i| c.example(i)),
+        );
+    }
+    let describe = |v: &[ClipSpec]| v.iter().map(describe_clip).collect::<Vec<_>>();
+    Ok(Recorded {
+        train,
+        val,
+        trained_on: describe(&train_specs),
+        validated_on: describe(&val_specs),
+    })
+}
+
+fn describe_clip(c: &ClipSpec) -> String {
+    let mut s = c.video.display().to_string();
+    if !c.group.is_empty() {
+        s += &format!(" ({})", c.group);
+    }
+    if c.from > 0.0 || c.to.is_finite() {
+        s += &format!(" {}..{} s", c.from, c.to);
+    }
+    s
+}
+
+pub fn pieces(a: &TrainArgs) -> Result<Vec<(String, Vec<gstpianola::core::notes::Note>)>> {
+    let mut files = Vec::new();
+    for d in &a.midi_dir {
+        crate::dataset::midi_files(d, &mut files)?;
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for f in &files {
+        let notes = gstpianola::core::midi::smf_to_notes(&std::fs::read(f)?)
+            .map_err(|e| anyhow!("{}: {e}", f.display()))?;
+        let name = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        out.push((name, notes));
+    }
+    Ok(out)
+}
+
+/// What the model was trained on, in words, for the sidecar and model card.
+pub fn data_record(a: &TrainArgs, rec: &Recorded) -> serde_json::Value {
+    serde_json::json!({
+        "renders": format!(
+            "pianosim {} renders made on the fly ({:.0}% of each batch): procedural music and the given MIDI pieces, train split only",
+            if a.scenes { "scene (rectified)" } else { "canonical" },
+            if rec.train.is_empty() { 100.0 } else { (1.0 - a.clip_share) * 100.0 }
+        ),
+        "recorded_clips_trained_on": rec.trained_on,
+        "real_clips_validated_on_never_trained_on": rec.validated_on,
+        "augmentation": !a.no_augment,
+    })
+}
