@@ -130,9 +130,26 @@ pub fn build_transcription(
     let tee = element("tee")?;
     chain.extend([crop, v2r, tee.clone()]);
     b.add(&chain)?;
+    link_decoded_video(&dec, &convert, &opts.input.display().to_string());
+    let r2m = element("roll2midi")?;
+    for kv in opts.roll2midi.split_whitespace() {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("roll2midi property {kv}: write name=value"))?;
+        if r2m.find_property(k).is_none() {
+            return Err(anyhow!("roll2midi has no property {k}"));
+        }
+        r2m.set_property_from_str(k, v);
+    }
+    Ok((tee, r2m))
+}
+
+/// decodebin's video pad to `convert`; an error naming `input` when it has no video stream
+/// or one too small to find a keyboard in.
+fn link_decoded_video(dec: &gst::Element, convert: &gst::Element, input: &str) {
     // A file with no video stream (audio only): say so instead of a data-flow error.
     let weak = convert.downgrade();
-    let input = opts.input.display().to_string();
+    let name = input.to_string();
     dec.connect_no_more_pads(move |dec| {
         if weak
             .upgrade()
@@ -142,12 +159,12 @@ pub fn build_transcription(
             gst::element_error!(
                 dec,
                 gst::StreamError::WrongType,
-                ("{input} has no video stream: give a video of the piano filmed from above")
+                ("{name} has no video stream: give a video of the piano filmed from above")
             );
         }
     });
     let convert = convert.downgrade();
-    let input = opts.input.display().to_string();
+    let input = input.to_string();
     dec.connect_pad_added(move |dec, pad| {
         let caps = pad.current_caps();
         let is_video = caps
@@ -177,17 +194,6 @@ pub fn build_transcription(
             let _ = pad.link(&sink);
         }
     });
-    let r2m = element("roll2midi")?;
-    for kv in opts.roll2midi.split_whitespace() {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow!("roll2midi property {kv}: write name=value"))?;
-        if r2m.find_property(k).is_none() {
-            return Err(anyhow!("roll2midi has no property {k}"));
-        }
-        r2m.set_property_from_str(k, v);
-    }
-    Ok((tee, r2m))
 }
 
 /// notes tee ! queue ! midisynth ! audioconvert ! audioresample ! tee [! queue ! ... ! wavenc

@@ -4,6 +4,7 @@
 //! recorded clips to the canonical strips that video2roll sees.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow};
 use gst::prelude::*;
@@ -48,73 +49,30 @@ pub fn render_clip(notes: &[Note], req: &ClipRequest, dir: &Path) -> Result<Clip
     let truth = dir.join(format!("{}.truth.mid", req.name));
     let labels = dir.join(format!("{}.json", req.name));
     std::fs::write(&src, notes_to_smf(notes, Some(0))?)?;
-    // Codec strength varies by clip, from its seed. No B-frames: with them mp4mux starts the
-    // video at the reorder delay (80 ms at 25 fps) and the labels would lead the pictures.
-    let quantizer = 18 + Rng::new(req.seed).fork(99).int(0, 15);
-    let mut props = format!("seed={}", req.seed);
-    if req.width > 0 && req.height > 0 {
-        props += &format!(" width={} height={}", req.width, req.height);
-    }
-    if req.fps.0 > 0 {
-        props += &format!(" framerate={}/{}", req.fps.0, req.fps.1.max(1));
-    }
-    if req.canonical {
-        props += " canonical=true";
-    }
-    let desc = format!(
-        "pianosim name=s location=\"{}\" {props} \
-         s.video ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast bframes=0 pass=quant quantizer={quantizer} ! mp4mux ! filesink location=\"{}\" \
-         s.roll ! midienc ! filesink location=\"{}\"",
-        src.display(),
-        video.display(),
-        truth.display()
-    );
-    let pipeline = gst::parse::launch(&desc)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow!("not a pipeline"))?;
+    // Codec strength varies by clip, from its seed.
+    let quantizer = 18 + Rng::new(req.seed).fork(99).int(0, 15) as u32;
+    let pipeline = render_pipeline(req, &src, &video, &truth, quantizer)?;
+    // pianosim's message with the true corners, caught as it is posted.
+    let found: Arc<Mutex<Option<gst::Structure>>> = Arc::default();
     let bus = pipeline.bus().ok_or_else(|| anyhow!("no bus"))?;
-    pipeline.set_state(gst::State::Playing)?;
-    let mut found = None;
-    let mut result = Err(anyhow!("pipeline stopped without end of stream"));
-    for msg in bus.iter_timed(gst::ClockTime::NONE) {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                if let Some(s) = e.structure().filter(|s| s.name() == "pianosim-keyboard") {
-                    found = Some(s.to_owned());
-                }
-            }
-            gst::MessageView::Eos(_) => {
-                result = Ok(());
-                break;
-            }
-            gst::MessageView::Error(e) => {
-                result = Err(anyhow!("{}: {:?}", e.error(), e.debug()));
-                break;
-            }
-            _ => {}
+    bus.enable_sync_message_emission();
+    let f2 = found.clone();
+    bus.connect_sync_message(None, move |_, msg| {
+        if let gst::MessageView::Element(e) = msg.view()
+            && let Some(s) = e.structure().filter(|s| s.name() == "pianosim-keyboard")
+            && let Ok(mut f) = f2.lock()
+        {
+            *f = Some(s.to_owned());
         }
-    }
-    pipeline.set_state(gst::State::Null)?;
-    result?;
-    let s = found.ok_or_else(|| anyhow!("pianosim posted no keyboard message"))?;
-    let c: Vec<f64> = s
-        .get::<gst::Array>("corners")?
-        .iter()
-        .filter_map(|v| v.get::<f64>().ok())
-        .collect();
-    if c.len() != 8 {
-        return Err(anyhow!("bad corners {c:?}"));
-    }
-    let out = ClipLabels {
-        video,
-        truth_midi: truth,
-        labels,
-        corners: [[c[0], c[1]], [c[2], c[3]], [c[4], c[5]], [c[6], c[7]]],
-        keys: s.get("keys")?,
-        lowest_note: s.get("lowest-note")?,
-        width: s.get("width")?,
-        height: s.get("height")?,
-    };
+    });
+    crate::pipeline::run_to_eos(&pipeline)?;
+    bus.disable_sync_message_emission();
+    let s = found
+        .lock()
+        .ok()
+        .and_then(|mut f| f.take())
+        .ok_or_else(|| anyhow!("pianosim posted no keyboard message"))?;
+    let out = labels_of(&s, video, truth, labels)?;
     let file_name = |p: &Path| p.file_name().map(|f| f.to_string_lossy().to_string());
     let json = serde_json::json!({
         "name": req.name,
@@ -134,6 +92,89 @@ pub fn render_clip(notes: &[Note], req: &ClipRequest, dir: &Path) -> Result<Clip
     });
     std::fs::write(&out.labels, serde_json::to_string_pretty(&json)? + "\n")?;
     Ok(out)
+}
+
+/// pianosim (`src` MIDI) ! videoconvert ! I420 ! x264enc ! mp4mux ! filesink `video`, and its
+/// roll ! midienc ! filesink `truth`. No B-frames: with them mp4mux starts the video at the
+/// reorder delay (80 ms at 25 fps) and the labels would lead the pictures.
+fn render_pipeline(
+    req: &ClipRequest,
+    src: &Path,
+    video: &Path,
+    truth: &Path,
+    quantizer: u32,
+) -> Result<gst::Pipeline> {
+    use crate::chain::{element, element_with};
+    let path = |p: &Path| p.to_string_lossy().to_string();
+    let sim = element_with(
+        "pianosim",
+        &[
+            ("location", &path(src)),
+            ("seed", &req.seed),
+            ("canonical", &req.canonical),
+        ],
+    )?;
+    if req.width > 0 && req.height > 0 {
+        sim.set_property("width", req.width);
+        sim.set_property("height", req.height);
+    }
+    if req.fps.0 > 0 {
+        let fps = gst::Fraction::new(req.fps.0 as i32, req.fps.1.max(1) as i32);
+        sim.set_property("framerate", fps);
+    }
+    let i420 = gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .build();
+    let enc = element_with("x264enc", &[("bframes", &0u32), ("quantizer", &quantizer)])?;
+    enc.set_property_from_str("speed-preset", "veryfast");
+    enc.set_property_from_str("pass", "quant");
+    let video_chain = [
+        element("videoconvert")?,
+        element_with("capsfilter", &[("caps", &i420)])?,
+        enc,
+        element("mp4mux")?,
+        element_with("filesink", &[("location", &path(video))])?,
+    ];
+    let roll_chain = [
+        element("midienc")?,
+        element_with("filesink", &[("location", &path(truth))])?,
+    ];
+    let pipeline = gst::Pipeline::new();
+    pipeline.add(&sim)?;
+    for chain in [&video_chain[..], &roll_chain[..]] {
+        pipeline.add_many(chain)?;
+        gst::Element::link_many(chain)?;
+    }
+    sim.link_pads(Some("video"), &video_chain[0], None)?;
+    sim.link_pads(Some("roll"), &roll_chain[0], None)?;
+    Ok(pipeline)
+}
+
+/// The labels pianosim's keyboard message gives.
+fn labels_of(
+    s: &gst::Structure,
+    video: PathBuf,
+    truth_midi: PathBuf,
+    labels: PathBuf,
+) -> Result<ClipLabels> {
+    let c: Vec<f64> = s
+        .get::<gst::Array>("corners")?
+        .iter()
+        .filter_map(|v| v.get::<f64>().ok())
+        .collect();
+    let &[x0, y0, x1, y1, x2, y2, x3, y3] = c.as_slice() else {
+        return Err(anyhow!("bad corners {c:?}"));
+    };
+    Ok(ClipLabels {
+        video,
+        truth_midi,
+        labels,
+        corners: [[x0, y0], [x1, y1], [x2, y2], [x3, y3]],
+        keys: s.get("keys")?,
+        lowest_note: s.get("lowest-note")?,
+        width: s.get("width")?,
+        height: s.get("height")?,
+    })
 }
 
 /// One canonical keyboard strip as pianocrop gave it: its stream time (frame i of a
