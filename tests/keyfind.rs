@@ -122,15 +122,7 @@ fn evaluate_with(
 ) -> Report {
     let rows = seeds
         .map(|seed| {
-            let notes = procedural(seed, 4.0);
-            let mut sim = Simulator::new(
-                &notes,
-                &SimConfig {
-                    seed,
-                    ..Default::default()
-                },
-            )
-            .expect("simulator");
+            let mut sim = simulator(seed, 4.0);
             let (w, h) = (sim.width(), sim.height());
             let frame = 25.min(sim.n_frames() - 1);
             let gray = luma_rgba(sim.render(frame));
@@ -282,6 +274,18 @@ fn finds_the_real_bach_keyboard() {
     assert_eq!((d.keyboard.keys, d.keyboard.lowest_note), (88, 21));
 }
 
+/// A pianosim clip of `seconds` of procedural music, all else from `seed`.
+fn simulator(seed: u64, seconds: f64) -> Simulator {
+    Simulator::new(
+        &procedural(seed, seconds),
+        &SimConfig {
+            seed,
+            ..Default::default()
+        },
+    )
+    .expect("simulator")
+}
+
 /// The corners `d` would have one white key further right, and with the left end moved out
 /// by `widen` white keys (a fit a key or two wider).
 fn shifted(d: &Detection, keys: f64, widen: f64) -> Detection {
@@ -307,15 +311,7 @@ fn shifted(d: &Detection, keys: f64, widen: f64) -> Detection {
 #[test]
 fn fits_a_key_off_explain_the_frame_worse_than_the_true_one() {
     for seed in 10_000..10_006u64 {
-        let notes = procedural(seed, 4.0);
-        let mut sim = Simulator::new(
-            &notes,
-            &SimConfig {
-                seed,
-                ..Default::default()
-            },
-        )
-        .expect("simulator");
+        let mut sim = simulator(seed, 4.0);
         let (w, h) = (sim.width() as usize, sim.height() as usize);
         let gray = luma_rgba(sim.render(50.min(sim.n_frames() - 1)));
         let img = GrayImage {
@@ -346,16 +342,7 @@ fn fits_a_key_off_explain_the_frame_worse_than_the_true_one() {
 #[test]
 fn tracker_keeps_a_right_lock_and_follows_a_moved_camera() {
     use gstpianola::core::keyfind::{KeyboardTracker, TrackEvent, TrackerConfig};
-    let seed = 10_003;
-    let notes = procedural(seed, 8.0);
-    let mut sim = Simulator::new(
-        &notes,
-        &SimConfig {
-            seed,
-            ..Default::default()
-        },
-    )
-    .expect("simulator");
+    let mut sim = simulator(10_003, 8.0);
     let (w, h) = (sim.width() as usize, sim.height() as usize);
     let truth = sim.corners();
     let mut tracker = KeyboardTracker::new(TrackerConfig::default(), DetectParams::default());

@@ -36,19 +36,15 @@ fn corners_of(msgs: &[gst::Structure], name: &str) -> Vec<([f64; 8], bool)> {
         .collect()
 }
 
+/// The element messages `p` will post, gathered as they are posted.
+fn element_messages(p: &gst::Pipeline) -> std::sync::Arc<std::sync::Mutex<Vec<gst::Structure>>> {
+    let msgs = element_messages(&p);
+    msgs
+}
+
 /// Run to EOS collecting element messages and the appsink's buffers and caps.
 fn run_collect(p: gst::Pipeline) -> (Vec<gst::Structure>, Vec<gst::Buffer>, Option<gst::Caps>) {
-    let msgs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let m2 = msgs.clone();
-    let bus = p.bus().unwrap();
-    bus.enable_sync_message_emission();
-    bus.connect_sync_message(None, move |_, msg| {
-        if let gst::MessageView::Element(e) = msg.view()
-            && let Some(s) = e.structure()
-        {
-            m2.lock().unwrap().push(s.to_owned());
-        }
-    });
+    let msgs = element_messages(&p);
     let (bufs, caps) = collect_with(p).unwrap();
     let m = msgs.lock().unwrap().clone();
     (m, bufs, caps)
@@ -267,17 +263,7 @@ fn a_live_source_times_out_and_a_file_is_searched_to_its_end() {
          pianosim name=s location={} seed=7 width=640 height=360 framerate=25/1 s.video ! videoconvert ! video/x-raw,format=I420 ! c.",
         m.display()
     ));
-    let msgs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let m2 = msgs.clone();
-    let bus = p.bus().unwrap();
-    bus.enable_sync_message_emission();
-    bus.connect_sync_message(None, move |_, msg| {
-        if let gst::MessageView::Element(e) = msg.view()
-            && let Some(s) = e.structure()
-        {
-            m2.lock().unwrap().push(s.to_owned());
-        }
-    });
+    let msgs = element_messages(&p);
     run(&p, std::time::Duration::from_secs(120)).expect("the keyboard after the title card");
     let locks = corners_of(&msgs.lock().unwrap(), "pianocrop-keyboard");
     assert_eq!(locks.len(), 1, "{locks:?}");
@@ -307,17 +293,7 @@ fn the_demo_render_ends_on_the_true_keyboard_and_stays() {
          s.video ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast bframes=0 pass=quant quantizer=26 ! decodebin ! videoconvert ! pianocrop ! fakesink",
         mid.display()
     ));
-    let msgs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let m2 = msgs.clone();
-    let bus = p.bus().unwrap();
-    bus.enable_sync_message_emission();
-    bus.connect_sync_message(None, move |_, msg| {
-        if let gst::MessageView::Element(e) = msg.view()
-            && let Some(s) = e.structure()
-        {
-            m2.lock().unwrap().push(s.to_owned());
-        }
-    });
+    let msgs = element_messages(&p);
     run(&p, std::time::Duration::from_secs(600)).unwrap();
     let all = msgs.lock().unwrap().clone();
     let truth: Vec<f64> = all

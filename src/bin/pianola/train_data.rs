@@ -109,23 +109,9 @@ fn describe_clip(c: &ClipSpec) -> String {
     s
 }
 
+/// The MIDI pieces renders are made from (empty files left out).
 pub fn pieces(a: &TrainArgs) -> Result<Vec<(String, Vec<gstpianola::core::notes::Note>)>> {
-    let mut files = Vec::new();
-    for d in &a.midi_dir {
-        crate::dataset::midi_files(d, &mut files)?;
-    }
-    files.sort();
-    let mut out = Vec::new();
-    for f in &files {
-        let notes = gstpianola::core::midi::smf_to_notes(&std::fs::read(f)?)
-            .map_err(|e| anyhow!("{}: {e}", f.display()))?;
-        let name = f
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
-        out.push((name, notes));
-    }
-    Ok(out)
+    crate::dataset::load_pieces(&a.midi_dir)
 }
 
 /// What the model was trained on, in words, for the sidecar and model card.
