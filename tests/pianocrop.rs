@@ -38,7 +38,17 @@ fn corners_of(msgs: &[gst::Structure], name: &str) -> Vec<([f64; 8], bool)> {
 
 /// The element messages `p` will post, gathered as they are posted.
 fn element_messages(p: &gst::Pipeline) -> std::sync::Arc<std::sync::Mutex<Vec<gst::Structure>>> {
-    let msgs = element_messages(&p);
+    let msgs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let m2 = msgs.clone();
+    let bus = p.bus().unwrap();
+    bus.enable_sync_message_emission();
+    bus.connect_sync_message(None, move |_, msg| {
+        if let gst::MessageView::Element(e) = msg.view()
+            && let Some(s) = e.structure()
+        {
+            m2.lock().unwrap().push(s.to_owned());
+        }
+    });
     msgs
 }
 

@@ -41,30 +41,7 @@ impl KeyColumn {
             (CH, CH, [2, 1]),
             (CH, CH, [1, 1]),
         ];
-        let convs = spec
-            .iter()
-            .enumerate()
-            .map(|(i, &(cin, cout, stride))| {
-                let cfg = nn::ConvConfigND::<[i64; 2]> {
-                    stride,
-                    padding: [1, 1],
-                    dilation: [1, 1],
-                    groups: 1,
-                    bias: false,
-                    ws_init: nn::Init::Kaiming {
-                        dist: nn::init::NormalOrUniform::Normal,
-                        fan: nn::init::FanInOut::FanOut,
-                        non_linearity: nn::init::NonLinearity::ReLU,
-                    },
-                    bs_init: nn::Init::Const(0.0),
-                    padding_mode: nn::PaddingMode::Zeros,
-                };
-                (
-                    nn::conv(vs / format!("conv{i}"), cin, cout, [3, 3], cfg),
-                    nn::batch_norm2d(vs / format!("bn{i}"), cout, Default::default()),
-                )
-            })
-            .collect();
+        let convs = super::keynet::conv_bn_stack(vs, &spec);
         let ch = CH * ROWS;
         let c1 = nn::ConvConfig {
             padding: 2,

@@ -14,6 +14,37 @@ use tch::{Kind, Tensor};
 use crate::core::keyboard::canonical_span;
 use crate::core::strip;
 
+/// 3x3 convolutions (no bias, Kaiming fan-out) each followed by BatchNorm, named `conv{i}` and
+/// `bn{i}` under `vs` (the names the shipped weights use), from (in, out, stride) triples.
+pub fn conv_bn_stack(
+    vs: &nn::Path,
+    spec: &[(i64, i64, [i64; 2])],
+) -> Vec<(nn::Conv2D, nn::BatchNorm)> {
+    spec.iter()
+        .enumerate()
+        .map(|(i, &(cin, cout, stride))| {
+            let cfg = nn::ConvConfigND::<[i64; 2]> {
+                stride,
+                padding: [1, 1],
+                dilation: [1, 1],
+                groups: 1,
+                bias: false,
+                ws_init: nn::Init::Kaiming {
+                    dist: nn::init::NormalOrUniform::Normal,
+                    fan: nn::init::FanInOut::FanOut,
+                    non_linearity: nn::init::NonLinearity::ReLU,
+                },
+                bs_init: nn::Init::Const(0.0),
+                padding_mode: nn::PaddingMode::Zeros,
+            };
+            (
+                nn::conv(vs / format!("conv{i}"), cin, cout, [3, 3], cfg),
+                nn::batch_norm2d(vs / format!("bn{i}"), cout, Default::default()),
+            )
+        })
+        .collect()
+}
+
 /// Input strips per window (t-2..t+2), as i64 for tensor shapes.
 pub const FRAMES: i64 = strip::FRAMES as i64;
 pub const HEIGHT: i64 = strip::HEIGHT as i64;
@@ -63,30 +94,7 @@ impl KeyNet {
             (32, 48, [2, 1]),
             (48, 48, [1, 1]),
         ];
-        let convs = spec
-            .iter()
-            .enumerate()
-            .map(|(i, &(cin, cout, stride))| {
-                let cfg = nn::ConvConfigND::<[i64; 2]> {
-                    stride,
-                    padding: [1, 1],
-                    dilation: [1, 1],
-                    groups: 1,
-                    bias: false,
-                    ws_init: nn::Init::Kaiming {
-                        dist: nn::init::NormalOrUniform::Normal,
-                        fan: nn::init::FanInOut::FanOut,
-                        non_linearity: nn::init::NonLinearity::ReLU,
-                    },
-                    bs_init: nn::Init::Const(0.0),
-                    padding_mode: nn::PaddingMode::Zeros,
-                };
-                (
-                    nn::conv(vs / format!("conv{i}"), cin, cout, [3, 3], cfg),
-                    nn::batch_norm2d(vs / format!("bn{i}"), cout, Default::default()),
-                )
-            })
-            .collect();
+        let convs = conv_bn_stack(vs, &spec);
         // 900 -> 450 -> 225 columns.
         let pool = key_pool(WIDTH / 4, keys, lowest_note);
         let ch = 48 * 2;
