@@ -13,7 +13,7 @@
 //! padded with [`PAD`].
 
 use super::geometry::Homography;
-use super::keyboard::{Keyboard, PIANO_88};
+use super::keyboard::Keyboard;
 
 /// BT.601 luma of one RGB pixel (integer weights 77, 150, 29).
 #[inline]
@@ -1468,20 +1468,10 @@ impl KeyboardTracker {
     }
 }
 
-/// The canonical strip's key grid: x-span (fraction of the width) of each of the 88 keys.
-pub fn canonical_grid() -> Vec<(u8, f32, f32)> {
-    PIANO_88
-        .notes()
-        .map(|n| {
-            let (a, b) = super::keyboard::canonical_span(n);
-            (n, a, b)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::keyboard::PIANO_88;
 
     #[test]
     fn rectifier_maps_the_quad_and_pads_missing_keys() {

@@ -27,14 +27,6 @@ impl Note {
             velocity,
         }
     }
-
-    pub fn start_secs(&self) -> f64 {
-        self.start as f64 / SECOND as f64
-    }
-
-    pub fn end_secs(&self) -> f64 {
-        self.end as f64 / SECOND as f64
-    }
 }
 
 /// A key going down or up at a time.

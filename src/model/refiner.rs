@@ -655,10 +655,6 @@ impl Refiner {
         &self.vs
     }
 
-    pub fn var_store_mut(&mut self) -> &mut nn::VarStore {
-        &mut self.vs
-    }
-
     /// Logits of a batch `[N, inputs, keys, frames]`.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         self.net.forward_t(x, train)
