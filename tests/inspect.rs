@@ -73,6 +73,7 @@ fn elements_document_their_properties() {
                 "window",
                 "live-window",
                 "device",
+                "processing-margin",
             ],
         ),
         (
@@ -102,7 +103,16 @@ fn elements_document_their_properties() {
                 "tail",
             ],
         ),
-        ("video2roll", &["model", "device", "batch-size", "threads"]),
+        (
+            "video2roll",
+            &[
+                "model",
+                "device",
+                "batch-size",
+                "threads",
+                "processing-margin",
+            ],
+        ),
         (
             "pianocrop",
             &[
@@ -115,6 +125,7 @@ fn elements_document_their_properties() {
                 "confirm-frames",
                 "recheck-interval",
                 "draw",
+                "orientation",
             ],
         ),
     ];
@@ -133,4 +144,8 @@ fn elements_document_their_properties() {
         };
         assert!(text.contains(caps), "{element} caps:\n{text}");
     }
+    // pianocrop's sink template says the smallest frame it can use.
+    let text = inspect(&["pianocrop"]);
+    assert!(text.contains("width: [ 64,"), "{text}");
+    assert!(text.contains("height: [ 16,"), "{text}");
 }
