@@ -15,6 +15,13 @@ pub fn answer(sinkpad: &gst::Pad, q: &mut gst::query::Latency, ours: gst::ClockT
     true
 }
 
+/// Whether the source upstream of `sinkpad` is live (a camera, a capture), by its latency
+/// answer; false when it does not answer.
+pub fn upstream_is_live(sinkpad: &gst::Pad) -> bool {
+    let mut q = gst::query::Latency::new();
+    sinkpad.peer_query(&mut q) && q.result().0
+}
+
 /// The processing time an element adds to its latency answer, so that a live sink's clock
 /// leaves room for the work: either set by the user, or measured (the slowest recent
 /// forward pass, plus half, rounded up to a millisecond). Measured margins only grow, so
@@ -38,6 +45,20 @@ impl ProcessingMargin {
             reported: fixed.unwrap_or(initial),
             warmup: WARMUP_PASSES,
         }
+    }
+
+    /// From a `processing-margin` property in nanoseconds: -1 (any negative) to measure,
+    /// starting from `initial`; otherwise that margin, fixed.
+    pub fn from_property(ns: i64, initial: gst::ClockTime) -> Self {
+        Self::new(
+            u64::try_from(ns).ok().map(gst::ClockTime::from_nseconds),
+            initial,
+        )
+    }
+
+    /// No margin at all (an element whose work is negligible).
+    pub fn none() -> Self {
+        Self::new(Some(gst::ClockTime::ZERO), gst::ClockTime::ZERO)
     }
 
     /// The margin to report now.

@@ -24,6 +24,13 @@ impl Homography {
         Some(Homography(h))
     }
 
+    /// The homography taking the unit square (0,0), (1,0), (1,1), (0,1) to `corners` (a
+    /// quadrilateral given top-left, top-right, bottom-right, bottom-left).
+    pub fn from_unit_square(corners: &[[f64; 2]; 4]) -> Option<Homography> {
+        const UNIT: [[f64; 2]; 4] = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
+        Homography::from_points(&UNIT, corners)
+    }
+
     /// Least-squares homography taking `src[i]` near `dst[i]` (at least four pairs), with
     /// Hartley normalisation of both point sets.
     pub fn fit(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Option<Homography> {
@@ -209,8 +216,7 @@ pub fn rectify_rgba(
     if rgba.len() < width * height * 4 || width < 2 || height < 2 {
         return None;
     }
-    let unit = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
-    let h = Homography::from_points(&unit, corners)?;
+    let h = Homography::from_unit_square(corners)?;
     let mut out = vec![0u8; out_w * out_h * 4];
     for y in 0..out_h {
         for x in 0..out_w {

@@ -94,8 +94,7 @@ impl Rectifier {
         if src_w < 2 || src_h < 2 || out_w == 0 || out_h == 0 {
             return None;
         }
-        let unit = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
-        let h = Homography::from_points(&unit, corners)?;
+        let h = Homography::from_unit_square(corners)?;
         let (l, r) = keyboard.canonical_extent();
         let (l, r) = (l as f64, r as f64);
         let mut map = Vec::with_capacity(out_w * out_h);
@@ -1303,20 +1302,17 @@ pub fn fit_score(img: &GrayImage, d: &Detection) -> Option<f32> {
     if !img.is_valid() {
         return None;
     }
-    let unit = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
-    let h = Homography::from_points(&unit, &d.corners)?;
+    let h = Homography::from_unit_square(&d.corners)?;
     let kb = d.keyboard;
-    let origin = super::keyboard::absolute_span(kb.lowest_note).0 as f64;
-    let white = kb.white_keys() as f64;
     let at = |u: f64, v: f64| {
         let [x, y] = h.apply([u, v]);
         sample(img, x, y)
     };
     let (mut found, mut total) = (0usize, 0usize);
     for n in kb.notes().filter(|&n| super::keyboard::is_black(n)) {
-        let (a, b) = super::keyboard::absolute_span(n);
-        let u = ((a + b) as f64 / 2.0 - origin) / white;
         total += 1;
+        let Some((a, b)) = kb.span(n) else { continue };
+        let u = (a + b) as f64 / 2.0;
         // Two depths along the black key, one on the white key's front part.
         let (Some(k0), Some(k1), Some(w)) = (at(u, 0.2), at(u, 0.4), at(u, 0.85)) else {
             continue;

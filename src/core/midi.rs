@@ -597,6 +597,7 @@ impl TickSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::notes::MSECOND;
 
     #[test]
     fn ticks_fall_on_the_10_ms_grid_between_events() {
@@ -614,7 +615,6 @@ mod tests {
         t.reset();
         assert!(t.until(15 * ms, false).is_empty());
     }
-    use crate::core::notes::MSECOND;
 
     fn msg(time_ms: u64, bytes: &[u8]) -> TimedMessage {
         TimedMessage::new(time_ms * MSECOND, bytes)

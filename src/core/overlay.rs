@@ -17,8 +17,7 @@ const BLACK_DEPTH: f64 = 0.62;
 
 /// The lines to draw for `d`, each a polyline in frame pixels with its colour.
 pub fn keyboard_lines(d: &Detection) -> Vec<(Vec<[f64; 2]>, [u8; 3])> {
-    let unit = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
-    let Some(hm) = Homography::from_points(&unit, &d.corners) else {
+    let Some(hm) = Homography::from_unit_square(&d.corners) else {
         return Vec::new();
     };
     let kb = d.keyboard;

@@ -231,12 +231,6 @@ impl PianoCrop {
         })
     }
 
-    /// Whether the source upstream is live (a camera, a capture): asked once.
-    fn upstream_is_live(&self) -> bool {
-        let mut q = gst::query::Latency::new();
-        self.obj().sink_pad().peer_query(&mut q) && q.result().0
-    }
-
     /// The frame's position in the stream (stream time times the frame rate), so that
     /// re-checks fall on the same frames whether the video was seeked or not.
     fn frame_position(
@@ -722,7 +716,7 @@ impl BaseTransformImpl for PianoCrop {
         // A live source still searching after the timeout: tell the user what to set. A
         // file is searched to its end (a title card may come first).
         if current.is_none() && state.live.is_none() {
-            state.live = Some(self.upstream_is_live());
+            state.live = Some(crate::latency::upstream_is_live(self.obj().sink_pad()));
         }
         if current.is_none()
             && state.live == Some(true)

@@ -220,12 +220,6 @@ impl Roll2Midi {
         Ok(())
     }
 
-    /// Whether upstream is live (asked once, when the caps come).
-    fn upstream_is_live(&self) -> bool {
-        let mut q = gst::query::Latency::new();
-        self.sinkpad.peer_query(&mut q) && q.result().0
-    }
-
     /// Run `f` with the loaded refiner; an element error when there is none.
     fn with_refiner<R>(
         &self,
@@ -523,20 +517,11 @@ impl Roll2Midi {
             tracker,
             next_pts: None,
             ticks: TickSchedule::default(),
-            margin: ProcessingMargin::new(
-                if windows.is_some() {
-                    u64::try_from(settings.processing_margin)
-                        .ok()
-                        .map(gst::ClockTime::from_nseconds)
-                } else {
-                    Some(gst::ClockTime::ZERO)
-                },
-                if windows.is_some() {
-                    frame_duration
-                } else {
-                    gst::ClockTime::ZERO
-                },
-            ),
+            margin: if windows.is_some() {
+                ProcessingMargin::from_property(settings.processing_margin, frame_duration)
+            } else {
+                ProcessingMargin::none()
+            },
             margin_grew: false,
             windows,
         });
@@ -594,7 +579,8 @@ impl Roll2Midi {
                 ["Use mode=rule-based for this frame rate, or train a refiner at it"]
             );
         }
-        let live = self.upstream_is_live();
+        // Asked once, when the caps come.
+        let live = crate::latency::upstream_is_live(&self.sinkpad);
         let window = if live {
             settings.live_window
         } else {

@@ -174,12 +174,7 @@ impl Video2Roll {
                 next: 0,
                 batch: Vec::new(),
                 next_pts: None,
-                margin: ProcessingMargin::new(
-                    u64::try_from(margin)
-                        .ok()
-                        .map(gst::ClockTime::from_nseconds),
-                    frame_duration,
-                ),
+                margin: ProcessingMargin::from_property(margin, frame_duration),
             });
         }
         let _ = self

@@ -166,17 +166,15 @@ fn link_decoded_video(dec: &gst::Element, convert: &gst::Element, input: &str) {
     let convert = convert.downgrade();
     let input = input.to_string();
     dec.connect_pad_added(move |dec, pad| {
-        let caps = pad.current_caps();
-        let is_video = caps
-            .as_ref()
-            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
-            .unwrap_or(false);
+        let Some(caps) = pad.current_caps() else {
+            return;
+        };
+        let Some(s) = caps.structure(0).filter(|s| s.name().starts_with("video/")) else {
+            return;
+        };
         // Too small to find a keyboard in: say the size needed, not "not negotiated".
         let (min_w, min_h) = gstpianola::core::keyfind::MIN_FRAME;
-        if let Some((w, h)) = caps.as_ref().and_then(|c| {
-            let s = c.structure(0)?;
-            Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
-        }) && is_video
+        if let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height"))
             && ((w as usize) < min_w || (h as usize) < min_h)
         {
             gst::element_error!(
@@ -186,10 +184,8 @@ fn link_decoded_video(dec: &gst::Element, convert: &gst::Element, input: &str) {
             );
             return;
         }
-        if let (true, Some(sink)) = (
-            is_video,
-            convert.upgrade().and_then(|c| c.static_pad("sink")),
-        ) && !sink.is_linked()
+        if let Some(sink) = convert.upgrade().and_then(|c| c.static_pad("sink"))
+            && !sink.is_linked()
         {
             let _ = pad.link(&sink);
         }
