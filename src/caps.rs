@@ -41,6 +41,25 @@ pub const MIDI_TICK: u8 = crate::core::midi::TICK;
 pub const MIDI_TICK_INTERVAL: gst::ClockTime =
     gst::ClockTime::from_nseconds(crate::core::midi::TICK_INTERVAL);
 
+/// Custom downstream (serialized) event that pianocrop sends before the first frame
+/// rectified from a keyboard lock that moved (a re-lock): the strip jumped there. video2roll
+/// finishes the frames before it without mixing them with the frames after it and passes it
+/// on; roll2midi keeps held keys down across the jump instead of striking them again.
+pub const KEYBOARD_MOVED_EVENT: &str = "pianola-keyboard-moved";
+
+/// The event that says the strip jumped before the next frame.
+pub fn keyboard_moved_event() -> gst::Event {
+    gst::event::CustomDownstream::new(gst::Structure::new_empty(KEYBOARD_MOVED_EVENT))
+}
+
+/// Whether `event` is the strip-jump event of [`keyboard_moved_event`].
+pub fn is_keyboard_moved(event: &gst::EventRef) -> bool {
+    event.type_() == gst::EventType::CustomDownstream
+        && event
+            .structure()
+            .is_some_and(|s| s.name() == KEYBOARD_MOVED_EVENT)
+}
+
 fn format_str(f: ValueFormat) -> &'static str {
     match f {
         ValueFormat::F32 => FORMAT_F32,

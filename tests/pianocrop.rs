@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use gst::prelude::*;
+use gstpianola::caps;
 use gstpianola::core::keyboard::Keyboard;
 use gstpianola::core::keyfind::PAD;
 use gstpianola::core::midi::notes_to_smf;
@@ -183,15 +184,48 @@ fn relocks_when_the_camera_moves() {
         }
     }
     let p = with_appsrc(
-        "pianocrop recheck-interval=5 ! appsink name=out",
+        "pianocrop name=crop recheck-interval=5 ! appsink name=out",
         &caps,
         bufs,
     );
+    // What leaves pianocrop, in order: buffer times, and None for the strip-jump event.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    p.by_name("crop")
+        .unwrap()
+        .static_pad("src")
+        .unwrap()
+        .add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                match &info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => s2.lock().unwrap().push(b.pts()),
+                    Some(gst::PadProbeData::Event(e)) if caps::is_keyboard_moved(e) => {
+                        s2.lock().unwrap().push(None)
+                    }
+                    _ => {}
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
     let (msgs, out, _) = run_collect(p);
     assert_eq!(out.len(), 50);
     let found = corners_of(&msgs, "pianocrop-keyboard");
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(!found[0].1 && found[1].1);
+    // The re-lock sent the strip-jump event just before the first frame of the new lock.
+    let relock_at = msgs
+        .iter()
+        .find(|s| s.get::<bool>("relock") == Ok(true))
+        .and_then(|s| s.get::<u64>("timestamp").ok())
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let jumps: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].is_none()).collect();
+    assert_eq!(jumps.len(), 1, "{seen:?}");
+    assert_eq!(
+        seen[jumps[0] + 1],
+        Some(gst::ClockTime::from_nseconds(relock_at))
+    );
     let flat = |c: &[[f32; 2]; 4]| -> [f64; 8] {
         let v: Vec<f64> = c.iter().flat_map(|p| [p[0] as f64, p[1] as f64]).collect();
         v.try_into().unwrap()

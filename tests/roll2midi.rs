@@ -436,3 +436,50 @@ fn learned_mode_without_a_refiner_says_what_to_set() {
     assert!(err.contains("refiner"), "{err}");
     assert!(err.contains("pianola train-refiner"), "{err}");
 }
+
+/// Frames 0-19 of key 40 held, with pianocrop's strip-jump event (or nothing) before frame
+/// 10; the net dips at the jump and sees a fresh onset after it. The key strikes in the output.
+fn strikes_across_a_jump(jump_event: bool) -> usize {
+    init();
+    let mut h = gst_check::Harness::new("roll2midi");
+    h.element().unwrap().set_property("max-dropout", 40u32);
+    h.set_src_caps(prob_caps(true));
+    for i in 0..24u64 {
+        if jump_event && i == 10 {
+            assert!(h.push_event(caps::keyboard_moved_event()));
+        }
+        let mut f = ProbFrame::silent(88, true);
+        let (p, o) = match i {
+            0 | 12 => (0.95, 0.95),
+            10 | 11 => (0.1, 0.0),
+            _ if i < 20 => (0.95, 0.0),
+            _ => (0.0, 0.0),
+        };
+        f.frame[40] = p;
+        f.onset.as_mut().unwrap()[40] = o;
+        h.push(timed(f.to_bytes(), frame_dur() * i, Some(frame_dur())))
+            .unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let layout = RollLayout::piano88(ValueFormat::U8, true);
+    let mut strikes = 0;
+    while let Some(b) = h.try_pull() {
+        let v = VelocityFrame::from_bytes(&layout, b.map_readable().unwrap().as_slice()).unwrap();
+        strikes += usize::from(v.is_struck(40));
+    }
+    strikes
+}
+
+#[test]
+fn a_keyboard_re_lock_does_not_strike_held_keys_again() {
+    assert_eq!(
+        strikes_across_a_jump(false),
+        2,
+        "a dip and an onset strike again"
+    );
+    assert_eq!(
+        strikes_across_a_jump(true),
+        1,
+        "across a re-lock the key is held"
+    );
+}

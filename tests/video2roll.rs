@@ -294,3 +294,51 @@ fn latency_answers_while_a_batch_is_predicted() {
         "the query waited {waited:?} for a {predicting:?} batch"
     );
 }
+
+/// The probabilities of `frames` pushed in order, with pianocrop's strip-jump event before
+/// frame `jump` when given; also how many roll frames were out when the event went by.
+fn probs_with_jump(
+    model: &std::path::Path,
+    frames: std::ops::Range<u64>,
+    jump: Option<u64>,
+) -> (Vec<Vec<f32>>, Option<u32>) {
+    let mut h = harness(model, 1);
+    h.set_src_caps(strip_caps());
+    let mut out_at_jump = None;
+    for i in frames {
+        if jump == Some(i) {
+            assert!(h.push_event(caps::keyboard_moved_event()));
+            out_at_jump = Some(h.buffers_in_queue());
+            let mut seen = false;
+            while let Some(e) = h.try_pull_event() {
+                seen |= caps::is_keyboard_moved(&e);
+            }
+            assert!(seen, "the event is passed on");
+        }
+        h.push(frame(i)).unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let layout = RollLayout::piano88(ValueFormat::F32, true);
+    let mut probs = Vec::new();
+    while let Some(b) = h.try_pull() {
+        let f = ProbFrame::from_bytes(&layout, b.map_readable().unwrap().as_slice()).unwrap();
+        probs.push(f.frame);
+    }
+    (probs, out_at_jump)
+}
+
+/// A keyboard re-lock makes the strip jump: the frames before it are finished with their
+/// own edges (all out before the event), and those after it are predicted as if the stream
+/// began there, never from windows that mix both locks.
+#[test]
+fn a_strip_jump_splits_the_windows() {
+    init();
+    let model = untrained_model("v2r-jump");
+    let (all, out_at_jump) = probs_with_jump(&model, 0..10, Some(6));
+    assert_eq!(out_at_jump, Some(6), "frames 0-5 are out before the event");
+    assert_eq!(all.len(), 10);
+    let (before, _) = probs_with_jump(&model, 0..6, None);
+    let (after, _) = probs_with_jump(&model, 6..10, None);
+    assert_eq!(all[..6], before[..]);
+    assert_eq!(all[6..], after[..]);
+}

@@ -178,6 +178,8 @@ pub struct NoteTracker {
     /// Whether each key sounds in the last output frame.
     sounding: Vec<bool>,
     last_end: Nanos,
+    /// Frames `[from, to)` around a jump of the picture: keys down stay down.
+    hold: Option<(u64, u64)>,
 }
 
 impl NoteTracker {
@@ -212,6 +214,7 @@ impl NoteTracker {
             candidates: vec![VecDeque::new(); keys],
             sounding: vec![false; keys],
             last_end: 0,
+            hold: None,
         })
     }
 
@@ -231,6 +234,16 @@ impl NoteTracker {
     /// Forget everything (after a flush or seek).
     pub fn reset(&mut self) {
         *self = NoteTracker::new(self.params, self.layout).expect("params were validated");
+    }
+
+    /// The picture jumps before frame `at` (counted in pushes since the last reset; the
+    /// keyboard lock moved): for the `frames` frames from there, and the smoothing radius
+    /// either side, a key that is down is neither released by a dip nor struck again by an
+    /// onset. A key still up once the hold is over is released then; keys going down in the
+    /// hold start notes as usual.
+    pub fn hold_across_jump(&mut self, at: u64, frames: usize) {
+        let r = self.params.radius() as u64;
+        self.hold = Some((at.saturating_sub(r), at + frames as u64 + r));
     }
 
     /// Add the next frame; returns the frames that became final.
@@ -319,12 +332,13 @@ impl NoteTracker {
         let on_thr = self.params.threshold;
         let off_thr = self.params.threshold - self.params.hysteresis;
         let max_dropout = self.params.max_dropout as u64;
+        let holding = self.hold.is_some_and(|(from, to)| (from..to).contains(&i));
         for k in 0..keys {
-            let rising = onset.as_ref().is_some_and(|o| o[k] && !self.prev_onset[k]);
+            let rising = !holding && onset.as_ref().is_some_and(|o| o[k] && !self.prev_onset[k]);
             if self.down[k] {
                 if p[k] < off_thr {
                     let since = *self.low_since[k].get_or_insert(i);
-                    if i + 1 - since > max_dropout {
+                    if !holding && i + 1 - since > max_dropout {
                         // Released at the start of the dip.
                         self.down[k] = false;
                         self.low_since[k] = None;
@@ -503,6 +517,48 @@ mod tests {
             smoothing_sigma: sigma,
             ..Default::default()
         }
+    }
+
+    /// Notes of one key tracked through `p` (and onsets `o`), with a jump before `jump`.
+    fn notes_across_jump(p: &[f32], o: &[f32], jump: Option<u64>) -> Vec<Note> {
+        let mut t = NoteTracker::new(params(1, 0.0), layout(1, true)).unwrap();
+        let times = constant_rate_times(p.len(), 25, 1);
+        let mut events = Vec::new();
+        for (i, ((&p, &o), tm)) in p.iter().zip(o).zip(&times).enumerate() {
+            if jump == Some(i as u64) {
+                t.hold_across_jump(i as u64, 3);
+            }
+            let f = ProbFrame {
+                frame: vec![p],
+                onset: Some(vec![o]),
+            };
+            events.extend(t.push(f, *tm).unwrap().into_iter().flat_map(|f| f.events));
+        }
+        let (rest, tail) = t.finish();
+        events.extend(rest.into_iter().flat_map(|f| f.events));
+        events.extend(tail);
+        events_to_notes(&events, 400 * MSECOND)
+    }
+
+    #[test]
+    fn a_held_key_is_not_struck_again_across_a_jump() {
+        // A key held through a jump of the picture: the model dips for two frames and sees a
+        // fresh onset after it.
+        let p = [0.9, 0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.9, 0.0, 0.0];
+        let o = [0.9, 0.0, 0.0, 0.0, 0.0, 0.9, 0.0, 0.0, 0.0, 0.0];
+        // Without the jump: a release and a new note.
+        assert_eq!(notes_across_jump(&p, &o, None).len(), 2);
+        // With it: one note, from the first frame to the release after the jump.
+        assert_eq!(
+            notes_across_jump(&p, &o, Some(3)),
+            vec![Note::new(60, 0, 320 * MSECOND, 100)]
+        );
+        // A key that stays up is released when the hold is over.
+        let p = [0.9, 0.9, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.0, 0.0];
+        assert_eq!(
+            notes_across_jump(&p, &o, Some(3)),
+            vec![Note::new(60, 0, 240 * MSECOND, 100)]
+        );
     }
 
     #[test]

@@ -422,6 +422,19 @@ impl Model {
             .collect())
     }
 
+    /// Run `passes` forward passes on `batch` blank windows, so that libtorch's one-time
+    /// work (allocator pools, kernel selection) is done before the first real frame: the
+    /// first passes of a fresh model are several times slower than the rest, and live audio
+    /// made then would be late.
+    pub fn warm_up(&self, batch: usize, passes: usize) -> Result<(), ModelError> {
+        let m = &self.meta;
+        let blank = vec![vec![0u8; m.frames * m.height * m.width]; batch.max(1)];
+        for _ in 0..passes {
+            self.predict(&blank)?;
+        }
+        Ok(())
+    }
+
     /// Training access: the variables and a forward pass on a batch tensor.
     pub fn var_store(&self) -> &tch::nn::VarStore {
         &self.vs

@@ -650,6 +650,19 @@ impl Refiner {
         Ok(out)
     }
 
+    /// Run `passes` refinements of a blank window of each length in `windows`, so that
+    /// libtorch's one-time work is done before the first real window (see `Model::warm_up`).
+    pub fn warm_up(&self, windows: &[usize], passes: usize) -> Result<(), ModelError> {
+        let blank = vec![0f32; self.input_values()];
+        for &n in windows {
+            let frames: Vec<&[f32]> = vec![&blank[..]; n.max(1)];
+            for _ in 0..passes {
+                self.refine(&frames)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Training access.
     pub fn var_store(&self) -> &nn::VarStore {
         &self.vs

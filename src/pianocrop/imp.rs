@@ -9,6 +9,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::VideoFormat;
 use gst_video::prelude::*;
 
+use crate::caps;
 use crate::core::geometry::check_quad;
 use crate::core::keyboard::{Keyboard, PIANO_88};
 use crate::core::keyfind::{
@@ -792,6 +793,13 @@ impl BaseTransformImpl for PianoCrop {
         state.gray = scratch;
         drop(guard);
         if let Some((d, relock)) = lock_changed {
+            if relock {
+                // Before this frame, the first from the new lock: the strip jumps here.
+                let _ = self
+                    .obj()
+                    .src_pad()
+                    .push_event(caps::keyboard_moved_event());
+            }
             self.post_lock(&d, relock, pts);
         }
         Ok(gst::FlowSuccess::Ok)

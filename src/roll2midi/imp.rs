@@ -40,6 +40,11 @@ const DEFAULT_LIVE_WINDOW: u32 = 16;
 /// -1: measure the processing margin (learned mode) that the latency answer adds.
 const DEFAULT_PROCESSING_MARGIN: i64 = -1;
 const DEFAULT_DEVICE: &str = "cpu";
+/// Frames after a strip jump (keyboard re-lock) in which held keys stay down: the
+/// net's window reaches `strip::HALF` frames each side.
+const JUMP_HOLD_FRAMES: usize = crate::core::strip::HALF + 1;
+/// Blank refinements run in `start()` so the first real window is not slow.
+const WARM_UP_PASSES: usize = 2;
 
 /// How probabilities become notes.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
@@ -152,11 +157,14 @@ struct State {
     margin: ProcessingMargin,
     /// The margin grew: post a latency message once the state lock is released.
     margin_grew: bool,
+    /// Frames received since the stream (re)started: where a strip jump falls.
+    frames_in: u64,
 }
 
 impl State {
     /// Start a new stream: nothing pending, no MIDI position.
     fn reset_stream(&mut self) {
+        self.frames_in = 0;
         self.tracker.reset();
         self.ticks.reset();
         if let Some(w) = self.windows.as_mut() {
@@ -216,6 +224,17 @@ impl Roll2Midi {
             path.display(),
             r.meta()
         );
+        let windows = [s.window as usize, s.live_window as usize];
+        r.warm_up(&windows, WARM_UP_PASSES).map_err(|e| {
+            gst::error_msg!(
+                gst::LibraryError::Init,
+                [
+                    "The roll2midi refiner {} failed on a blank window: {}",
+                    path.display(),
+                    crate::model::one_line(&e)
+                ]
+            )
+        })?;
         *self.refiner() = Some(r);
         Ok(())
     }
@@ -243,6 +262,8 @@ impl Roll2Midi {
         frame: ProbFrame,
         time: FrameTime,
     ) -> Result<Vec<TrackedFrame>, gst::FlowError> {
+        // Refined or not, frames reach the tracker in order, one for one.
+        state.frames_in += 1;
         let Some(windows) = state.windows.as_mut() else {
             return self.push_tracker(state, vec![(time, frame)]);
         };
@@ -523,6 +544,7 @@ impl Roll2Midi {
                 ProcessingMargin::none()
             },
             margin_grew: false,
+            frames_in: 0,
             windows,
         });
         if !self.srcpad.push_event(gst::event::Caps::new(&out_caps)) {
@@ -623,6 +645,15 @@ impl Roll2Midi {
                 }
                 if let Some(s) = self.state().as_mut() {
                     s.next_pts = None;
+                }
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
+            EventView::CustomDownstream(_) if caps::is_keyboard_moved(&event) => {
+                // The strip jumps before the next frame (pianocrop re-locked): keys held
+                // across it are not struck again.
+                if let Some(s) = self.state().as_mut() {
+                    let at = s.frames_in;
+                    s.tracker.hold_across_jump(at, JUMP_HOLD_FRAMES);
                 }
                 gst::Pad::event_default(pad, Some(&*self.obj()), event)
             }

@@ -28,6 +28,8 @@ const DEFAULT_BATCH_SIZE: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
 /// -1: measure the processing margin that the latency answer adds.
 const DEFAULT_PROCESSING_MARGIN: i64 = -1;
+/// Blank forward passes run in `start()` so the first real frames are not slow.
+const WARM_UP_PASSES: usize = 2;
 
 /// Where the default model is looked for, in order.
 pub fn default_model_paths() -> Vec<PathBuf> {
@@ -126,6 +128,20 @@ impl Video2Roll {
             path.display(),
             model.meta()
         );
+        // The first passes of a fresh model are several times slower than the rest: make
+        // them here, not on the first frames of a live stream.
+        model
+            .warm_up(s.batch_size.max(1) as usize, WARM_UP_PASSES)
+            .map_err(|e| {
+                gst::error_msg!(
+                    gst::LibraryError::Init,
+                    [
+                        "The video2roll model {} failed on a blank window: {}. Set the model property to a working .safetensors file",
+                        path.display(),
+                        crate::model::one_line(&e)
+                    ]
+                )
+            })?;
         let mut st = self.state();
         st.meta = Some(model.meta().clone());
         st.model = Some(Arc::new(Mutex::new(model)));
@@ -390,6 +406,14 @@ impl Video2Roll {
             EventView::Segment(_) => {
                 // A new segment without a flush (a segment seek looping): the old segment's
                 // last windows end with its own last frame, not the new segment's first.
+                if self.state().stream.is_some() && self.drain().is_err() {
+                    return false;
+                }
+                gst::Pad::event_default(pad, Some(&*self.obj()), event)
+            }
+            EventView::CustomDownstream(_) if caps::is_keyboard_moved(&event) => {
+                // The strip jumps here (pianocrop re-locked): the windows of the frames
+                // before it end with their own last frame, not with frames of the new lock.
                 if self.state().stream.is_some() && self.drain().is_err() {
                     return false;
                 }
