@@ -11,10 +11,14 @@ use gstpianola::core::roll::{ProbFrame, RollLayout, ValueFormat};
 use gstpianola::model::{Arch, Model, ModelMeta};
 
 fn untrained_model(name: &str) -> std::path::PathBuf {
+    untrained(name, Arch::KeyNet)
+}
+
+fn untrained(name: &str, arch: Arch) -> std::path::PathBuf {
     let dir = tmpdir(name);
     let path = dir.join("net.safetensors");
     tch::manual_seed(0);
-    Model::new(ModelMeta::new(Arch::KeyNet), tch::Device::Cpu)
+    Model::new(ModelMeta::new(arch), tch::Device::Cpu)
         .save(&path)
         .unwrap();
     path
@@ -333,12 +337,15 @@ fn probs_with_jump(
 #[test]
 fn a_strip_jump_splits_the_windows() {
     init();
-    let model = untrained_model("v2r-jump");
-    let (all, out_at_jump) = probs_with_jump(&model, 0..10, Some(6));
-    assert_eq!(out_at_jump, Some(6), "frames 0-5 are out before the event");
-    assert_eq!(all.len(), 10);
-    let (before, _) = probs_with_jump(&model, 0..6, None);
-    let (after, _) = probs_with_jump(&model, 6..10, None);
-    assert_eq!(all[..6], before[..]);
-    assert_eq!(all[6..], after[..]);
+    // keycolumn-rest also starts its estimate of the keyboard at rest again there.
+    for arch in [Arch::KeyNet, Arch::KeyColumnRest] {
+        let model = untrained(&format!("v2r-jump-{}", arch.name()), arch);
+        let (all, out_at_jump) = probs_with_jump(&model, 0..10, Some(6));
+        assert_eq!(out_at_jump, Some(6), "frames 0-5 are out before the event");
+        assert_eq!(all.len(), 10);
+        let (before, _) = probs_with_jump(&model, 0..6, None);
+        let (after, _) = probs_with_jump(&model, 6..10, None);
+        assert_eq!(all[..6], before[..], "{arch:?}");
+        assert_eq!(all[6..], after[..], "{arch:?}");
+    }
 }

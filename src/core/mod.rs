@@ -13,6 +13,7 @@ pub mod notes;
 pub mod overlay;
 pub mod picture;
 pub mod refine;
+pub mod rest;
 pub mod roll;
 pub mod sim;
 pub mod soundfont;

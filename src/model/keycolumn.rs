@@ -12,6 +12,10 @@
 //! - pools the feature columns per key over each key's fixed span (as KeyNet), and mixes
 //!   neighbouring keys with 1-D convolutions and a learned key embedding,
 //! - gives two logits per key: key down and key struck.
+//!
+//! With `rest` (arch `keycolumn-rest`), a window's last image is the keyboard at rest
+//! (`core::rest`), normalised with the frames, and the middle frame's difference to it is one
+//! more input channel: a key held under a still hand shows there and in no frame difference.
 
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
@@ -30,12 +34,13 @@ pub struct KeyColumn {
     ctx2: nn::Conv1D,
     embed: Tensor,
     head: nn::Conv1D,
+    rest: bool,
 }
 
 impl KeyColumn {
-    pub fn new(vs: &nn::Path, keys: i64, lowest_note: u8) -> KeyColumn {
+    pub fn new(vs: &nn::Path, keys: i64, lowest_note: u8, rest: bool) -> KeyColumn {
         let spec: [(i64, i64, [i64; 2]); 5] = [
-            (2 * FRAMES - 1, 16, [2, 2]),
+            (2 * FRAMES - 1 + i64::from(rest), 16, [2, 2]),
             (16, 32, [2, 2]),
             (32, CH, [2, 1]),
             (CH, CH, [2, 1]),
@@ -59,19 +64,28 @@ impl KeyColumn {
             ctx2: nn::conv1d(vs / "ctx2", 96, 96, 3, c2),
             embed: vs.var("embed", &[96, keys], nn::Init::Const(0.0)),
             head: nn::conv1d(vs / "head", 96, 2, 1, Default::default()),
+            rest,
         }
     }
 }
 
 impl ModuleT for KeyColumn {
-    /// xs: [N, 5, 100, 900] in [0, 1]; returns logits [N, 2, keys] (frame, onset).
+    /// xs: [N, 5, 100, 900] in [0, 1] (with `rest`, [N, 6, 100, 900], the keyboard at rest
+    /// last); returns logits [N, 2, keys] (frame, onset).
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let dims = [1i64, 2, 3];
         let mean = xs.mean_dim(dims.as_slice(), true, Kind::Float);
         let std = xs.std_dim(dims.as_slice(), false, true);
         let x = (xs - mean) / (std + 0.02);
-        let diffs = x.narrow(1, 1, FRAMES - 1) - x.narrow(1, 0, FRAMES - 1);
-        let mut x = Tensor::cat(&[x, diffs * 2.0], 1);
+        let frames = x.narrow(1, 0, FRAMES);
+        let diffs = frames.narrow(1, 1, FRAMES - 1) - frames.narrow(1, 0, FRAMES - 1);
+        let mut parts = vec![diffs * 2.0];
+        if self.rest {
+            let middle = frames.narrow(1, FRAMES / 2, 1);
+            parts.push((middle - x.narrow(1, FRAMES, 1)) * 2.0);
+        }
+        parts.insert(0, frames);
+        let mut x = Tensor::cat(&parts, 1);
         for (conv, bn) in &self.convs {
             x = x.apply(conv).apply_t(bn, train).relu();
         }
@@ -93,9 +107,16 @@ mod tests {
     #[test]
     fn forward_shape() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let net = KeyColumn::new(&vs.root(), 88, 21);
+        let net = KeyColumn::new(&vs.root(), 88, 21, false);
         let x = Tensor::rand([2, FRAMES, HEIGHT, WIDTH], (Kind::Float, tch::Device::Cpu));
         assert_eq!(net.forward_t(&x, false).size(), vec![2, 2, 88]);
         assert_eq!(net.forward_t(&x, true).size(), vec![2, 2, 88]);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = KeyColumn::new(&vs.root(), 88, 21, true);
+        let x = Tensor::rand(
+            [2, FRAMES + 1, HEIGHT, WIDTH],
+            (Kind::Float, tch::Device::Cpu),
+        );
+        assert_eq!(net.forward_t(&x, false).size(), vec![2, 2, 88]);
     }
 }

@@ -98,6 +98,10 @@ pub enum Arch {
     KeyNet,
     /// KeyNet that looks along the whole key, on normalised strips and their differences.
     KeyColumn,
+    /// KeyColumn that also sees the keyboard at rest (`core::rest`), estimated from the
+    /// video itself: a key held under a still hand differs from rest, not from the frame
+    /// before.
+    KeyColumnRest,
     /// Audeo's Video2Roll Net (ResNet18 with FTB, FRB and self-attention), frame head only.
     Audeo,
 }
@@ -107,6 +111,7 @@ impl Arch {
         match self {
             Arch::KeyNet => "keynet",
             Arch::KeyColumn => "keycolumn",
+            Arch::KeyColumnRest => "keycolumn-rest",
             Arch::Audeo => "audeo",
         }
     }
@@ -115,13 +120,19 @@ impl Arch {
         match s {
             "keynet" => Some(Arch::KeyNet),
             "keycolumn" => Some(Arch::KeyColumn),
+            "keycolumn-rest" => Some(Arch::KeyColumnRest),
             "audeo" => Some(Arch::Audeo),
             _ => None,
         }
     }
 
     pub fn has_onset(self) -> bool {
-        matches!(self, Arch::KeyNet | Arch::KeyColumn)
+        matches!(self, Arch::KeyNet | Arch::KeyColumn | Arch::KeyColumnRest)
+    }
+
+    /// Whether each window ends with the keyboard at rest after its frames.
+    pub fn uses_rest(self) -> bool {
+        matches!(self, Arch::KeyColumnRest)
     }
 }
 
@@ -155,6 +166,11 @@ impl ModelMeta {
             onset_threshold: 0.5,
             training: serde_json::Value::Null,
         }
+    }
+
+    /// Images in a window: the frames, then the keyboard at rest for nets that use it.
+    pub fn images(&self) -> usize {
+        self.frames + usize::from(self.arch.uses_rest())
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -191,7 +207,8 @@ impl ModelMeta {
         if s("format")? != "pianola-video2roll" {
             return Err("not a pianola video2roll model (format field)".into());
         }
-        let arch = Arch::from_name(s("arch")?).ok_or("unknown arch (keycolumn, keynet, audeo)")?;
+        let arch = Arch::from_name(s("arch")?)
+            .ok_or("unknown arch (keycolumn, keycolumn-rest, keynet, audeo)")?;
         Ok(ModelMeta {
             arch,
             keys: u("keys")? as usize,
@@ -304,10 +321,11 @@ impl Model {
                 meta.keys as i64,
                 meta.lowest_note,
             )),
-            Arch::KeyColumn => Box::new(keycolumn::KeyColumn::new(
+            Arch::KeyColumn | Arch::KeyColumnRest => Box::new(keycolumn::KeyColumn::new(
                 &vs.root(),
                 meta.keys as i64,
                 meta.lowest_note,
+                meta.arch.uses_rest(),
             )),
             Arch::Audeo => Box::new(audeo_net(&vs.root(), meta.keys as i64)),
         };
@@ -376,12 +394,12 @@ impl Model {
             return Ok(Vec::new());
         }
         let m = &self.meta;
-        let size = m.frames * m.height * m.width;
+        let size = m.images() * m.height * m.width;
         if let Some(w) = windows.iter().find(|w| w.len() != size) {
             return Err(ModelError::Input(format!(
                 "a window of {} bytes, expected {}x{}x{} = {size}",
                 w.len(),
-                m.frames,
+                m.images(),
                 m.height,
                 m.width
             )));
@@ -391,7 +409,7 @@ impl Model {
         let x = tch::Tensor::f_from_slice(&flat)?
             .f_reshape([
                 windows.len() as i64,
-                m.frames as i64,
+                m.images() as i64,
                 m.height as i64,
                 m.width as i64,
             ])?
@@ -428,7 +446,7 @@ impl Model {
     /// made then would be late.
     pub fn warm_up(&self, batch: usize, passes: usize) -> Result<(), ModelError> {
         let m = &self.meta;
-        let blank = vec![vec![0u8; m.frames * m.height * m.width]; batch.max(1)];
+        let blank = vec![vec![0u8; m.images() * m.height * m.width]; batch.max(1)];
         for _ in 0..passes {
             self.predict(&blank)?;
         }

@@ -107,7 +107,12 @@ pub fn train(
             )));
         }
         let x = Tensor::f_from_slice(&b.windows)?
-            .f_reshape([n, meta.frames as i64, meta.height as i64, meta.width as i64])?
+            .f_reshape([
+                n,
+                meta.images() as i64,
+                meta.height as i64,
+                meta.width as i64,
+            ])?
             .to_device(model.device())
             .to_kind(Kind::Float)
             / 255.0;

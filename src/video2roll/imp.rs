@@ -9,6 +9,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::caps;
+use crate::core::rest::RestEstimator;
 use crate::core::roll::{ProbFrame, RollLayout, ValueFormat};
 use crate::core::strip;
 use crate::core::strip::{FRAMES, HALF, window_indices};
@@ -59,6 +60,8 @@ impl Default for Settings {
 
 struct Frame {
     data: Vec<u8>,
+    /// The keyboard at rest as of this frame (nets that use it).
+    rest: Option<Arc<Vec<u8>>>,
     pts: gst::ClockTime,
     duration: gst::ClockTime,
 }
@@ -74,6 +77,21 @@ struct Stream {
     next_pts: Option<gst::ClockTime>,
     /// Time for a forward pass, added to the latency answer.
     margin: ProcessingMargin,
+    /// The keyboard at rest, for nets that use it; restarted with the stream and when the
+    /// strip jumps.
+    rest: Option<RestEstimator>,
+}
+
+impl Stream {
+    /// Nothing pending: the next frame starts a new run of windows.
+    fn restart(&mut self) {
+        self.frames.clear();
+        self.next = 0;
+        self.next_pts = None;
+        if let Some(r) = self.rest.as_mut() {
+            r.reset();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -184,7 +202,13 @@ impl Video2Roll {
             let margin = self.settings().processing_margin;
             let frame_duration = caps::frame_duration(framerate);
             let mut st = self.state();
+            let rest = st
+                .meta
+                .as_ref()
+                .filter(|m| m.arch.uses_rest())
+                .map(|m| RestEstimator::new(m.width * m.height));
             st.stream = Some(Stream {
+                rest,
                 frame_duration,
                 frames: VecDeque::new(),
                 next: 0,
@@ -200,11 +224,15 @@ impl Video2Roll {
             .push_event(gst::event::Caps::new(&self.out_caps(&layout, framerate)))
     }
 
-    /// The window around `frames[i]`, edge frames repeated.
+    /// The window around `frames[i]`, edge frames repeated, then the keyboard at rest as
+    /// of that frame when the net uses it.
     fn window(frames: &VecDeque<Frame>, i: usize) -> Vec<u8> {
-        let mut w = Vec::with_capacity(frames[i].data.len() * FRAMES);
+        let mut w = Vec::with_capacity(frames[i].data.len() * (FRAMES + 1));
         for j in window_indices(i, frames.len()) {
             w.extend_from_slice(&frames[j].data);
+        }
+        if let Some(r) = &frames[i].rest {
+            w.extend_from_slice(r);
         }
         w
     }
@@ -353,7 +381,16 @@ impl Video2Roll {
                 .unwrap_or(gst::ClockTime::ZERO);
             let duration = buffer.duration().unwrap_or(stream.frame_duration);
             stream.next_pts = Some(pts + duration);
+            let rest = match stream.rest.as_mut().map(|r| r.push(&data)) {
+                Some(Ok(r)) => Some(r),
+                Some(Err(e)) => {
+                    gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
+                    return Err(gst::FlowError::Error);
+                }
+                None => None,
+            };
             stream.frames.push_back(Frame {
+                rest,
                 data,
                 pts,
                 duration,
@@ -373,9 +410,7 @@ impl Video2Roll {
         }
         let out = self.run_batch(true)?;
         if let Some(s) = self.state().stream.as_mut() {
-            s.frames.clear();
-            s.next = 0;
-            s.next_pts = None;
+            s.restart();
         }
         self.push_all(out)
     }
@@ -421,10 +456,8 @@ impl Video2Roll {
             }
             EventView::FlushStop(_) => {
                 if let Some(s) = self.state().stream.as_mut() {
-                    s.frames.clear();
+                    s.restart();
                     s.batch.clear();
-                    s.next = 0;
-                    s.next_pts = None;
                 }
                 gst::Pad::event_default(pad, Some(&*self.obj()), event)
             }

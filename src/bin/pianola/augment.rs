@@ -3,7 +3,7 @@
 //! them.
 
 use gstpianola::core::sim::rng::Rng;
-use gstpianola::core::strip::{FRAMES, HEIGHT, WIDTH};
+use gstpianola::core::strip::{HEIGHT, WIDTH};
 
 /// The same random change to all frames of a window, for a strip as other pianos, rooms,
 /// cameras and crops give it: a shift of up to 1% of the width and 6% of the height, scales
@@ -35,7 +35,8 @@ pub fn augment(window: &mut [u8], rng: &mut Rng) {
         })
         .collect();
     let mut out = vec![0u8; WIDTH * HEIGHT];
-    for f in 0..FRAMES {
+    // The frames, and the keyboard at rest after them when the window has it.
+    for f in 0..window.len() / (WIDTH * HEIGHT) {
         let frame = &mut window[f * WIDTH * HEIGHT..(f + 1) * WIDTH * HEIGHT];
         for y in 0..HEIGHT {
             let ys = (y as f32 - HEIGHT as f32 / 2.0) * sy + HEIGHT as f32 / 2.0 + dy;

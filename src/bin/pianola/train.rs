@@ -20,7 +20,8 @@ pub struct TrainArgs {
     /// Weights to write (.safetensors; a .json sidecar and a .log.tsv go beside it).
     #[arg(long, default_value = "models/video2roll.safetensors")]
     pub out: PathBuf,
-    /// Net: keycolumn (looks along the key; default), keynet (compact) or audeo (Audeo's
+    /// Net: keycolumn (looks along the key; default), keycolumn-rest (also sees the
+    /// keyboard at rest, estimated from the video), keynet (compact) or audeo (Audeo's
     /// Video2Roll Net).
     #[arg(long, default_value = "keycolumn")]
     pub arch: String,
@@ -95,6 +96,11 @@ pub struct TrainArgs {
     pub cache: PathBuf,
 }
 
+/// Whether the net trained takes the keyboard at rest after its frames.
+pub fn wants_rest(a: &TrainArgs) -> bool {
+    Arch::from_name(&a.arch).is_some_and(Arch::uses_rest)
+}
+
 /// Draws batches: a share from recorded clips (in proportion to length and weight), the
 /// rest rendered on the fly.
 struct Batcher {
@@ -139,8 +145,12 @@ impl Batcher {
 }
 
 fn load_or_new(a: &TrainArgs) -> Result<Model> {
-    let arch = Arch::from_name(&a.arch)
-        .ok_or_else(|| anyhow!("--arch {}: use keycolumn, keynet or audeo", a.arch))?;
+    let arch = Arch::from_name(&a.arch).ok_or_else(|| {
+        anyhow!(
+            "--arch {}: use keycolumn, keycolumn-rest, keynet or audeo",
+            a.arch
+        )
+    })?;
     if let Some(dir) = a.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -272,6 +282,7 @@ fn batcher(
         WindowSource::new(split, seed, pieces.to_vec(), a.held_out, 20.0)
             .with_augmentation(!a.no_augment && split == Split::Train)
             .with_scenes(a.scenes)
+            .with_rest(wants_rest(a))
     };
     let mut held = source(Split::HeldOut, a.seed);
     let sim_val: Vec<Example> = (0..a.val_examples * 5)

@@ -69,9 +69,10 @@ pub fn recorded(a: &TrainArgs) -> Result<Recorded> {
         val_specs.push(spec);
     }
     let cache = Some(a.cache.as_path());
+    let rest = crate::train::wants_rest(a);
     let mut train = Vec::new();
     for s in &train_specs {
-        let c = clips::windows(s, cache)?;
+        let c = clips::windows(s, cache)?.with_rest(rest);
         if c.is_empty() {
             return Err(anyhow!("{}: no usable strip", s.video.display()));
         }
@@ -80,7 +81,7 @@ pub fn recorded(a: &TrainArgs) -> Result<Recorded> {
     }
     let mut val = Vec::new();
     for s in &val_specs {
-        let c = clips::windows(s, cache)?;
+        let c = clips::windows(s, cache)?.with_rest(rest);
         println!("validation clip {}: {} strips", s.video.display(), c.len());
         val.extend(
             c.usable()

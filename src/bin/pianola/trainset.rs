@@ -3,11 +3,14 @@
 //! frame, with that frame's true key states and onsets, from an endless stream of clips
 //! (procedural music and MIDI pieces, a fresh look for every clip's seed).
 
+use std::sync::Arc;
+
 use crate::augment::augment;
 use gstpianola::core::dataset::{Split, clip_seed, piece_split};
 use gstpianola::core::keyfind::{GrayImage, Rectifier, luma_rgba};
 use gstpianola::core::music::{excerpt, procedural};
 use gstpianola::core::notes::{Nanos, Note, SECOND, notes_to_roll};
+use gstpianola::core::rest::RestEstimator;
 use gstpianola::core::roll::{RollLayout, ValueFormat, VelocityFrame};
 use gstpianola::core::sim::rng::Rng;
 use gstpianola::core::sim::{SimConfig, Simulator, View};
@@ -24,7 +27,8 @@ fn target_row(f: VelocityFrame) -> Vec<f32> {
 /// One training example.
 #[derive(Clone, Debug)]
 pub struct Example {
-    /// FRAMES x HEIGHT x WIDTH luma, frame t-2 first.
+    /// FRAMES x HEIGHT x WIDTH luma, frame t-2 first (then the keyboard at rest as of
+    /// frame t, for nets that use it).
     pub window: Vec<u8>,
     /// 2 x KEYS: key down, then key struck, 0 or 1.
     pub target: Vec<f32>,
@@ -51,6 +55,8 @@ pub struct WindowSource {
     augment: bool,
     scene: bool,
     rectifier: Option<Rectifier>,
+    /// The keyboard at rest as of each rendered frame, when asked for.
+    rest: Option<(RestEstimator, Vec<Arc<Vec<u8>>>)>,
 }
 
 impl WindowSource {
@@ -82,6 +88,7 @@ impl WindowSource {
             augment: false,
             scene: false,
             rectifier: None,
+            rest: None,
         }
     }
 
@@ -151,6 +158,10 @@ impl WindowSource {
                 };
                 self.sim = Some(sim);
                 self.frames.clear();
+                if let Some((e, rests)) = self.rest.as_mut() {
+                    e.reset();
+                    rests.clear();
+                }
                 self.cursor = 0;
                 return;
             }
@@ -177,6 +188,9 @@ impl WindowSource {
                 }
                 None => l,
             };
+            if let Some((e, rests)) = self.rest.as_mut() {
+                rests.push(e.push(&l).expect("strips are WIDTH x HEIGHT"));
+            }
             self.frames.push(l);
         }
         &self.frames[i]
@@ -198,6 +212,9 @@ impl WindowSource {
         for j in window_indices(i, n) {
             let f = self.frame(j).to_vec();
             window.extend_from_slice(&f);
+        }
+        if let Some((_, rests)) = &self.rest {
+            window.extend_from_slice(&rests[i]);
         }
         // Frames before i - 2 are no longer needed.
         if i >= 3 {
@@ -225,6 +242,13 @@ impl WindowSource {
         self.augment = on;
         self
     }
+
+    /// Windows end with the keyboard at rest, estimated from the clip's frames so far as
+    /// video2roll does.
+    pub fn with_rest(mut self, on: bool) -> Self {
+        self.rest = on.then(|| (RestEstimator::new(WIDTH * HEIGHT), Vec::new()));
+        self
+    }
 }
 
 /// Windows from a recorded clip (a real video, or a rendered one as pianocrop cropped it):
@@ -236,6 +260,8 @@ pub struct ClipWindows {
     weights: Vec<Vec<f32>>,
     /// Strips that may be drawn (not in an ignored range).
     usable: Vec<usize>,
+    /// The keyboard at rest as of each strip, when asked for.
+    rests: Option<Vec<Arc<Vec<u8>>>>,
 }
 
 impl ClipWindows {
@@ -260,7 +286,21 @@ impl ClipWindows {
             truth,
             weights: vec![vec![1.0; KEYS]; n],
             usable: (0..n).collect(),
+            rests: None,
         })
+    }
+
+    /// Windows end with the keyboard at rest, estimated from the strips in order as
+    /// video2roll does.
+    pub fn with_rest(mut self, on: bool) -> Self {
+        self.rests = on.then(|| {
+            let mut e = RestEstimator::new(WIDTH * HEIGHT);
+            self.frames
+                .iter()
+                .map(|f| e.push(f).expect("strips are WIDTH x HEIGHT"))
+                .collect()
+        });
+        self
     }
 
     /// Label weights per strip and key (0: the key's label is unknown there), and which
@@ -297,6 +337,9 @@ impl ClipWindows {
         let mut window = Vec::with_capacity(FRAMES * WIDTH * HEIGHT);
         for j in window_indices(i, self.frames.len()) {
             window.extend_from_slice(&self.frames[j]);
+        }
+        if let Some(r) = &self.rests {
+            window.extend_from_slice(&r[i]);
         }
         let mut mask = self.weights[i].clone();
         mask.extend_from_within(..);

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The keyboard at rest, estimated from the video itself.
+//!
+//! A pressed key differs from the same key at rest by a few pixels of shading and edge, and a
+//! key held under a still hand shows no motion at all: a net that sees only a few frames
+//! around the one it predicts cannot tell it from a key at rest. With a picture of the same
+//! keyboard at rest it can. That picture is the per-pixel median of strips sampled every
+//! [`EVERY`] frames, the last [`KEEP`] of them (about 12 s at 20 frames/s): hands move on and
+//! keys come up again, so most samples of a pixel show it at rest. Causal and streaming, the
+//! same in `video2roll` and in training.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+/// A strip is sampled every this many frames (the first frame always is).
+pub const EVERY: usize = 8;
+/// Samples kept; the estimate is their per-pixel median.
+pub const KEEP: usize = 31;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RestError {
+    #[error("strip of {got} bytes, the rest estimate is of {expected}")]
+    Size { got: usize, expected: usize },
+}
+
+/// Streaming estimate of the keyboard at rest.
+#[derive(Clone, Debug)]
+pub struct RestEstimator {
+    len: usize,
+    every: usize,
+    keep: usize,
+    samples: VecDeque<Vec<u8>>,
+    rest: Arc<Vec<u8>>,
+    pushed: u64,
+}
+
+impl RestEstimator {
+    /// An estimator for strips of `len` bytes, with the default sampling.
+    pub fn new(len: usize) -> RestEstimator {
+        RestEstimator::with_sampling(len, EVERY, KEEP)
+    }
+
+    /// Sample every `every` frames, keep `keep` samples (both at least 1).
+    pub fn with_sampling(len: usize, every: usize, keep: usize) -> RestEstimator {
+        RestEstimator {
+            len,
+            every: every.max(1),
+            keep: keep.clamp(1, 255),
+            samples: VecDeque::new(),
+            rest: Arc::new(vec![0; len]),
+            pushed: 0,
+        }
+    }
+
+    /// Forget everything (a new stream, or the keyboard moved in the picture).
+    pub fn reset(&mut self) {
+        *self = RestEstimator::with_sampling(self.len, self.every, self.keep);
+    }
+
+    /// Add the next strip and return the estimate that includes it (shared: it changes
+    /// only when a strip is sampled).
+    pub fn push(&mut self, strip: &[u8]) -> Result<Arc<Vec<u8>>, RestError> {
+        if strip.len() != self.len {
+            return Err(RestError::Size {
+                got: strip.len(),
+                expected: self.len,
+            });
+        }
+        if self.pushed.is_multiple_of(self.every as u64) {
+            if self.samples.len() == self.keep {
+                self.samples.pop_front();
+            }
+            self.samples.push_back(strip.to_vec());
+            self.rest = Arc::new(self.median());
+        }
+        self.pushed += 1;
+        Ok(self.rest.clone())
+    }
+
+    /// Per-pixel median of the samples (the upper one of an even count).
+    fn median(&self) -> Vec<u8> {
+        let n = self.samples.len();
+        let mut out = vec![0u8; self.len];
+        let mut vals = [0u8; 256];
+        for (p, o) in out.iter_mut().enumerate() {
+            for (v, s) in vals.iter_mut().zip(&self.samples) {
+                *v = s[p];
+            }
+            let (_, m, _) = vals[..n].select_nth_unstable(n / 2);
+            *o = *m;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passing_hand_is_left_out_and_a_held_key_is_not() {
+        // A 4-pixel strip: pixel 0 a key at rest (200) that a hand (60) covers in 40% of the
+        // frames; pixel 1 a key pressed (150) in 30% of them; pixel 2 always 90.
+        let mut e = RestEstimator::with_sampling(3, 2, 11);
+        let mut last = None;
+        for i in 0..40u32 {
+            let hand = i % 10 < 4;
+            let press = i % 10 >= 7;
+            let s = [
+                if hand { 60 } else { 200 },
+                if press { 150 } else { 200 },
+                90,
+            ];
+            last = Some(e.push(&s).unwrap());
+        }
+        assert_eq!(*last.unwrap(), vec![200, 200, 90]);
+    }
+
+    #[test]
+    fn the_first_frame_is_the_first_estimate_and_sizes_are_checked() {
+        let mut e = RestEstimator::new(2);
+        assert_eq!(*e.push(&[7, 9]).unwrap(), vec![7, 9]);
+        // Not sampled: the estimate stays.
+        assert_eq!(*e.push(&[1, 1]).unwrap(), vec![7, 9]);
+        assert_eq!(
+            e.push(&[1, 2, 3]),
+            Err(RestError::Size {
+                got: 3,
+                expected: 2
+            })
+        );
+        e.reset();
+        assert_eq!(*e.push(&[1, 1]).unwrap(), vec![1, 1]);
+    }
+}
