@@ -194,7 +194,8 @@ fn score(c: &ClipSpec, a: &EvalArgs, roll2midi: &str, name: &str, tally: &mut Ta
         0.5,
         &weights,
     );
-    tally.notes = tally.notes.merge(&frame_metrics(&note_rows, &ref_rows));
+    let clip_frames = frame_metrics(&note_rows, &ref_rows);
+    tally.notes = tally.notes.merge(&clip_frames);
     // Onsets: inside the scored range, keys that count.
     let counted = |n: &&Note| {
         c.uses(secs(n.start))
@@ -202,9 +203,16 @@ fn score(c: &ClipSpec, a: &EvalArgs, roll2midi: &str, name: &str, tally: &mut Ta
     };
     let est: Vec<Note> = est_all.iter().filter(counted).copied().collect();
     let refn: Vec<Note> = reference.iter().filter(counted).copied().collect();
+    let mut clip_onsets = Vec::new();
     for (i, tol) in [0.05, 0.1].iter().enumerate() {
-        tally.onset[i] = tally.onset[i].merge(&onset_metrics(&est, &refn, *tol));
+        let m = onset_metrics(&est, &refn, *tol);
+        clip_onsets.push(m.f1);
+        tally.onset[i] = tally.onset[i].merge(&m);
     }
+    eprintln!(
+        "{name}: frame F1 {:.3}, onset F1 50 / 100 ms {:.3} / {:.3}",
+        clip_frames.f1, clip_onsets[0], clip_onsets[1]
+    );
     tally.errors.extend(onset_errors(&est, &refn, 0.1));
     // Piano roll picture: reference only red, estimate only blue, both white; high keys up.
     if let Ok(pic) = gstpianola::core::picture::comparison(&est_rows, &ref_rows, 88, 1) {
