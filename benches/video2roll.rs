@@ -12,11 +12,7 @@ fn bench(arch: Arch, batch: usize, seconds: f64) {
     let model = Model::new(ModelMeta::new(arch), tch::Device::Cpu);
     let size = model.meta().images() * 100 * 900;
     let windows: Vec<Vec<u8>> = (0..batch)
-        .map(|b| {
-            (0..size)
-                .map(|i| ((i * 31 + b * 7) % 251) as u8)
-                .collect()
-        })
+        .map(|b| (0..size).map(|i| ((i * 31 + b * 7) % 251) as u8).collect())
         .collect();
     let _ = model.predict(&windows);
     let t0 = Instant::now();
@@ -38,7 +34,11 @@ fn bench(arch: Arch, batch: usize, seconds: f64) {
 fn bench_rest(frames: usize) {
     let mut e = gstpianola::core::rest::RestEstimator::new(100 * 900);
     let strips: Vec<Vec<u8>> = (0..16)
-        .map(|k| (0..100 * 900).map(|i| ((i * 31 + k * 7) % 251) as u8).collect())
+        .map(|k| {
+            (0..100 * 900)
+                .map(|i| ((i * 31 + k * 7) % 251) as u8)
+                .collect()
+        })
         .collect();
     let t0 = Instant::now();
     for i in 0..frames {

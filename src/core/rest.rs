@@ -79,6 +79,11 @@ impl RestEstimator {
         Ok(self.rest.clone())
     }
 
+    /// The estimate so far, without adding a strip (None before the first).
+    pub fn current(&self) -> Option<Arc<Vec<u8>>> {
+        (!self.samples.is_empty()).then(|| self.rest.clone())
+    }
+
     /// Per-pixel median of the samples (the upper one of an even count).
     fn median(&self) -> Vec<u8> {
         let n = self.samples.len();
@@ -132,6 +137,8 @@ mod tests {
             })
         );
         e.reset();
+        assert_eq!(e.current(), None);
         assert_eq!(*e.push(&[1, 1]).unwrap(), vec![1, 1]);
+        assert_eq!(e.current().as_deref(), Some(&vec![1, 1]));
     }
 }

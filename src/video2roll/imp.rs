@@ -381,13 +381,18 @@ impl Video2Roll {
                 .unwrap_or(gst::ClockTime::ZERO);
             let duration = buffer.duration().unwrap_or(stream.frame_duration);
             stream.next_pts = Some(pts + duration);
-            let rest = match stream.rest.as_mut().map(|r| r.push(&data)) {
-                Some(Ok(r)) => Some(r),
-                Some(Err(e)) => {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
-                    return Err(gst::FlowError::Error);
-                }
+            // A gap (pianocrop has no keyboard yet: padding) says nothing of the keys at rest.
+            let gap = buffer.flags().contains(gst::BufferFlags::GAP);
+            let rest = match stream.rest.as_mut() {
                 None => None,
+                Some(r) if gap => Some(r.current().unwrap_or_else(|| Arc::new(data.clone()))),
+                Some(r) => match r.push(&data) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
+                        return Err(gst::FlowError::Error);
+                    }
+                },
             };
             stream.frames.push_back(Frame {
                 rest,
