@@ -29,3 +29,22 @@ pub fn load<M>(
     })?;
     Ok((path, m))
 }
+
+/// The bus error for a loaded `what` at `path` that failed its warm-up pass on a blank window
+/// (a shape or device fault the file's loading did not show): one line, and the `property`
+/// to set.
+pub fn warm_up_failed(
+    what: &str,
+    path: &Path,
+    property: &str,
+    e: &ModelError,
+) -> gst::ErrorMessage {
+    gst::error_msg!(
+        gst::LibraryError::Init,
+        [
+            "The {what} {} failed on a blank window: {}. Set the {property} property to a working .safetensors file",
+            path.display(),
+            crate::model::one_line(e)
+        ]
+    )
+}

@@ -226,14 +226,7 @@ impl Roll2Midi {
         );
         let windows = [s.window as usize, s.live_window as usize];
         r.warm_up(&windows, WARM_UP_PASSES).map_err(|e| {
-            gst::error_msg!(
-                gst::LibraryError::Init,
-                [
-                    "The roll2midi refiner {} failed on a blank window: {}",
-                    path.display(),
-                    crate::model::one_line(&e)
-                ]
-            )
+            crate::loading::warm_up_failed("roll2midi refiner", &path, "refiner", &e)
         })?;
         *self.refiner() = Some(r);
         Ok(())

@@ -150,16 +150,7 @@ impl Video2Roll {
         // them here, not on the first frames of a live stream.
         model
             .warm_up(s.batch_size.max(1) as usize, WARM_UP_PASSES)
-            .map_err(|e| {
-                gst::error_msg!(
-                    gst::LibraryError::Init,
-                    [
-                        "The video2roll model {} failed on a blank window: {}. Set the model property to a working .safetensors file",
-                        path.display(),
-                        crate::model::one_line(&e)
-                    ]
-                )
-            })?;
+            .map_err(|e| crate::loading::warm_up_failed("video2roll model", &path, "model", &e))?;
         let mut st = self.state();
         st.meta = Some(model.meta().clone());
         st.model = Some(Arc::new(Mutex::new(model)));
