@@ -2,10 +2,12 @@
 //! Live keep-up on this machine: the documented live shape fed by a live source at 25
 //! frames/s, played against the clock, per roll2midi mode.
 //!
-//! No camera here, so the stand-in is a live `videotestsrc` composited with a pianosim render
-//! of 30 s of procedural music (960x540, a keyboard in a room, hands):
+//! No camera here, so the stand-in is a live `appsrc` that plays back, against the
+//! pipeline clock, frames of a pianosim render (30 s of procedural music, 960x540, a
+//! keyboard in a room, hands) decoded into memory before the clock starts. Like a camera,
+//! it costs the chain nothing while it runs:
 //!
-//!     videotestsrc is-live=true ! compositor ! queue leaky=downstream max-size-buffers=2
+//!     appsrc is-live=true ! queue leaky=downstream max-size-buffers=2 ! videoconvert
 //!       ! pianocrop ! video2roll batch-size=1 ! roll2midi mode=... ! midisynth
 //!       ! audioconvert ! audioresample ! fakesink sync=true qos=true max-lateness=1 ms
 //!
@@ -22,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use gst::prelude::*;
 
 const SECONDS: u32 = 30;
+const FPS: u64 = 25;
 
 fn count_buffers(pad: &gst::Pad) -> Arc<AtomicU64> {
     let n = Arc::new(AtomicU64::new(0));
@@ -33,17 +36,62 @@ fn count_buffers(pad: &gst::Pad) -> Arc<AtomicU64> {
     n
 }
 
-fn run(mode: &str, midi: &std::path::Path) {
-    let frames = SECONDS * 25;
-    let p = common::launch(&format!(
-        "videotestsrc is-live=true pattern=black num-buffers={frames} ! video/x-raw,width=960,height=540,framerate=25/1 ! c.sink_0 \
-         pianosim location={} seed=9 width=960 height=540 framerate=25/1 tail=0 ! videoconvert ! video/x-raw,format=AYUV ! c.sink_1 \
-         compositor name=c ! video/x-raw,width=960,height=540,framerate=25/1 \
-         ! queue name=leak max-size-buffers=2 max-size-bytes=0 max-size-time=0 leaky=downstream ! videoconvert \
-         ! pianocrop ! video2roll batch-size=1 ! roll2midi mode={mode} ! midisynth ! audioconvert ! audioresample \
-         ! fakesink name=sink sync=true qos=true max-lateness=1000000",
-        midi.display()
-    ));
+/// The pianosim render of `midi`, decoded to I420 frames in memory, with its caps.
+fn render(midi: &std::path::Path) -> (gst::Caps, Vec<gst::Buffer>) {
+    let (p, sink) = common::launch_with_appsink(
+        &format!(
+            "pianosim location={} seed=9 width=960 height=540 framerate=25/1 tail=0 \
+             ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false",
+            midi.display()
+        ),
+        "sink",
+    );
+    p.set_state(gst::State::Playing).expect("play");
+    let mut frames = Vec::new();
+    let mut caps = None;
+    while let Ok(sample) = sink.pull_sample() {
+        caps = caps.or_else(|| sample.caps_owned());
+        frames.push(sample.buffer_owned().expect("buffer"));
+    }
+    p.set_state(gst::State::Null).expect("stop");
+    (caps.expect("caps"), frames)
+}
+
+/// Push `frames` from a live appsrc, one every 40 ms of the pipeline clock, stamped with
+/// its running time as a camera source would, then end the stream.
+fn play_live(src: gst_app::AppSrc, frames: Vec<gst::Buffer>) {
+    std::thread::spawn(move || {
+        let Some(clock) = src.clock() else { return };
+        let base = src.base_time().unwrap_or(gst::ClockTime::ZERO);
+        for (i, frame) in frames.into_iter().enumerate() {
+            let pts = gst::ClockTime::SECOND.mul_div_floor(i as u64, FPS).expect("pts");
+            let _ = clock.new_single_shot_id(base + pts).wait();
+            let mut frame = frame.copy();
+            {
+                let f = frame.make_mut();
+                f.set_pts(pts);
+                f.set_dts(gst::ClockTime::NONE);
+                f.set_duration(gst::ClockTime::SECOND / FPS);
+            }
+            if src.push_buffer(frame).is_err() {
+                return;
+            }
+        }
+        let _ = src.end_of_stream();
+    });
+}
+
+fn run(mode: &str, caps: &gst::Caps, frames: &[gst::Buffer]) {
+    let (p, src) = common::launch_with_appsrc(
+        &format!(
+            "appsrc name=src is-live=true format=time \
+             ! queue name=leak max-size-buffers=2 max-size-bytes=0 max-size-time=0 leaky=downstream ! videoconvert \
+             ! pianocrop ! video2roll batch-size=1 ! roll2midi mode={mode} ! midisynth ! audioconvert ! audioresample \
+             ! fakesink name=sink sync=true qos=true max-lateness=1000000"
+        ),
+        "src",
+    );
+    src.set_caps(Some(caps));
     let leak = p.by_name("leak").expect("queue");
     let into = count_buffers(&leak.static_pad("sink").expect("pad"));
     let out = count_buffers(&leak.static_pad("src").expect("pad"));
@@ -51,6 +99,7 @@ fn run(mode: &str, midi: &std::path::Path) {
     p.set_state(gst::State::Playing).expect("play");
     let mut late = Vec::new();
     let mut latency = None;
+    let mut started = false;
     for msg in bus.iter_timed(gst::ClockTime::NONE) {
         match msg.view() {
             gst::MessageView::Eos(_) => break,
@@ -62,7 +111,13 @@ fn run(mode: &str, midi: &std::path::Path) {
             gst::MessageView::Latency(_) => {
                 let _ = p.recalculate_latency();
             }
-            gst::MessageView::AsyncDone(_) => {
+            gst::MessageView::StateChanged(s)
+                if !started
+                    && s.src() == Some(p.upcast_ref())
+                    && s.current() == gst::State::Playing =>
+            {
+                started = true;
+                play_live(src.clone(), frames.to_vec());
                 let mut q = gst::query::Latency::new();
                 if p.query(&mut q) {
                     latency = Some(q.result().1);
@@ -100,8 +155,9 @@ fn main() {
         notes_to_smf(&procedural(5, SECONDS as f64), Some(0)).expect("smf"),
     )
     .expect("write midi");
-    for mode in ["rule-based", "learned"] {
-        run(mode, &midi);
-    }
+    let (caps, frames) = render(&midi);
     let _ = std::fs::remove_file(&midi);
+    for mode in ["rule-based", "learned"] {
+        run(mode, &caps, &frames);
+    }
 }

@@ -19,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/model/video2roll.safetensors}
 STEPS=${STEPS:-6000}
+ARCH=${ARCH:-keycolumn-rest}
 SHARED=${PIANOLA_SHARED:-../shared}
 MTA=$SHARED/data/real/mta
 BACH=$SHARED/data/real/bach
@@ -32,7 +33,7 @@ if [ -f "$OUT" ] && [ -f "${OUT%.safetensors}.json" ]; then
     echo "resuming $OUT"
     resume=(--resume)
 fi
-$P train --out "$OUT" "${resume[@]}" --arch keycolumn --total-steps "$STEPS" --minutes 1000 \
+$P train --out "$OUT" "${resume[@]}" --arch "$ARCH" --total-steps "$STEPS" --minutes 1000 \
     --manifest "$MTA/MANIFEST.tsv" --val-groups 2,6,12 --midi-dir "$MIDI" --clip-share 0.8 \
     --real "video=$BACH/video.mp4,midi=$BACH/performance.mid,scale=1.0010,offset=-6.145,from=0,to=80,weight=4" \
     --batch 16 --lr 1e-3 --seed 1 --val-every 250 --val-examples 200 --val-stride 8

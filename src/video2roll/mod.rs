@@ -8,6 +8,12 @@
 //! element holds back two frames, plus `batch-size - 1` more while it fills a batch; it reports
 //! that as latency, and flush and EOS emit every pending frame.
 //!
+//! Nets that also look at the keyboard at rest (`keycolumn-rest`, the shipped one) get it
+//! from the video itself, causally: the per-pixel median of one strip in 8 of the last 31
+//! sampled, leaving out pianocrop's gap frames (see `core::rest`). The estimate starts again
+//! on a new stream, a flush, a new segment and when pianocrop moves its lock, so a seek, a
+//! loop or a moved camera never mixes two keyboards.
+//!
 //! The net runs through libtorch on the CPU or, when present, CUDA (`device`). The `model`
 //! property names a `.safetensors` file with its `.json` sidecar; unset, the installed
 //! default is looked up (`$PIANOLA_MODEL`, then `pianola/models/video2roll.safetensors` under
