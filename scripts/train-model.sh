@@ -10,9 +10,10 @@
 # real Bach clip (a second piano, room and camera; drawn 4 times as often as its length
 # alone would give), pianosim renders made on the fly (20% of each batch). Pianists 2, 6
 # and 12 (all three camera angles) are held apart for validation, and Bach from 81 s to its
-# end is never trained on. Time on 2 CPU cores: about 5 minutes to decode the clips (once;
-# cached in target/strip-cache), STEPS training steps (about 50 minutes for the shipped
-# 6,000 at 0.5 s a step), 5 minutes of evaluation.
+# end is never trained on. The net is ARCH (default keycolumn-rest, the shipped one: KeyColumn
+# that also sees the keyboard at rest, estimated from the video). Time on 2 CPU cores: about
+# 5 minutes to decode the clips (once; cached in target/strip-cache), STEPS training steps
+# (53 minutes for the shipped 6,000 at 0.53 s a step), 6 minutes of evaluation.
 # Output: $OUT (default target/model/video2roll.safetensors, so the shipped files are not
 # overwritten).
 set -euo pipefail

@@ -246,7 +246,7 @@ impl WindowSource {
     /// Windows end with the keyboard at rest, estimated from the clip's frames so far as
     /// video2roll does.
     pub fn with_rest(mut self, on: bool) -> Self {
-        self.rest = on.then(|| (RestEstimator::new(WIDTH * HEIGHT), Vec::new()));
+        self.rest = on.then(|| (RestEstimator::for_training(WIDTH * HEIGHT), Vec::new()));
         self
     }
 }
@@ -294,7 +294,7 @@ impl ClipWindows {
     /// video2roll does.
     pub fn with_rest(mut self, on: bool) -> Self {
         self.rests = on.then(|| {
-            let mut e = RestEstimator::new(WIDTH * HEIGHT);
+            let mut e = RestEstimator::for_training(WIDTH * HEIGHT);
             self.frames
                 .iter()
                 .map(|f| e.push(f).expect("strips are WIDTH x HEIGHT"))
