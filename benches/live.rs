@@ -64,7 +64,9 @@ fn play_live(src: gst_app::AppSrc, frames: Vec<gst::Buffer>) {
         let Some(clock) = src.clock() else { return };
         let base = src.base_time().unwrap_or(gst::ClockTime::ZERO);
         for (i, frame) in frames.into_iter().enumerate() {
-            let pts = gst::ClockTime::SECOND.mul_div_floor(i as u64, FPS).expect("pts");
+            let pts = gst::ClockTime::SECOND
+                .mul_div_floor(i as u64, FPS)
+                .expect("pts");
             let _ = clock.new_single_shot_id(base + pts).wait();
             let mut frame = frame.copy();
             {

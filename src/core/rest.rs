@@ -40,6 +40,10 @@ pub struct RestEstimator {
     every: usize,
     keep: usize,
     samples: VecDeque<Vec<u8>>,
+    /// Per pixel, its samples' values in order (`keep` slots a pixel, the first
+    /// `samples.len()` used): the median is read, not searched, and a new sample moves only
+    /// the values between the one it replaces and itself.
+    sorted: Vec<u8>,
     rest: Arc<Vec<u8>>,
     pushed: u64,
 }
@@ -62,6 +66,7 @@ impl RestEstimator {
             every: every.max(1),
             keep: keep.clamp(1, 255),
             samples: VecDeque::new(),
+            sorted: Vec::new(),
             rest: Arc::new(vec![0; len]),
             pushed: 0,
         }
@@ -82,11 +87,13 @@ impl RestEstimator {
             });
         }
         if self.pushed.is_multiple_of(self.every as u64) {
-            if self.samples.len() == self.keep {
-                self.samples.pop_front();
-            }
+            let old = if self.samples.len() == self.keep {
+                self.samples.pop_front()
+            } else {
+                None
+            };
+            self.rest = Arc::new(self.insert(strip, old.as_deref()));
             self.samples.push_back(strip.to_vec());
-            self.rest = Arc::new(self.median());
         }
         self.pushed += 1;
         Ok(self.rest.clone())
@@ -97,17 +104,40 @@ impl RestEstimator {
         (!self.samples.is_empty()).then(|| self.rest.clone())
     }
 
-    /// Per-pixel median of the samples (the upper one of an even count).
-    fn median(&self) -> Vec<u8> {
-        let n = self.samples.len();
+    /// Put `strip` among the sorted samples in place of `old` (the sample leaving, if the
+    /// memory is full) and return the per-pixel median (the upper one of an even count).
+    fn insert(&mut self, strip: &[u8], old: Option<&[u8]>) -> Vec<u8> {
+        // The samples still held (the leaving one is already out of `samples`), and with
+        // `strip` the count after this sample.
+        let (keep, n) = (self.keep, self.samples.len());
+        if self.sorted.is_empty() {
+            self.sorted = vec![0; self.len * keep];
+        }
+        let count = n + 1;
         let mut out = vec![0u8; self.len];
-        let mut vals = [0u8; 256];
-        for (p, o) in out.iter_mut().enumerate() {
-            for (v, s) in vals.iter_mut().zip(&self.samples) {
-                *v = s[p];
+        for (p, (o, &v)) in out.iter_mut().zip(strip).enumerate() {
+            let vals = &mut self.sorted[p * keep..p * keep + count];
+            match old.map(|old| old[p]) {
+                None => {
+                    let i = vals[..n].partition_point(|&x| x < v);
+                    vals.copy_within(i..n, i + 1);
+                    vals[i] = v;
+                }
+                Some(u) if v > u => {
+                    let r = vals.partition_point(|&x| x < u);
+                    let i = vals.partition_point(|&x| x < v);
+                    vals.copy_within(r + 1..i, r);
+                    vals[i - 1] = v;
+                }
+                Some(u) if v < u => {
+                    let r = vals.partition_point(|&x| x < u);
+                    let i = vals.partition_point(|&x| x < v);
+                    vals.copy_within(i..r, i + 1);
+                    vals[i] = v;
+                }
+                Some(_) => {}
             }
-            let (_, m, _) = vals[..n].select_nth_unstable(n / 2);
-            *o = *m;
+            *o = vals[count / 2];
         }
         out
     }
@@ -134,6 +164,38 @@ mod tests {
             last = Some(e.push(&s).unwrap());
         }
         assert_eq!(*last.unwrap(), vec![200, 200, 90]);
+    }
+
+    #[test]
+    fn the_estimate_is_the_median_of_the_samples_kept() {
+        // Against a plain sort of the last `keep` samples, on values that repeat and drift.
+        let (len, every, keep) = (7, 3, 5);
+        let mut e = RestEstimator::with_sampling(len, every, keep);
+        let mut kept: VecDeque<Vec<u8>> = VecDeque::new();
+        let mut x = 12345u32;
+        for i in 0..400usize {
+            let strip: Vec<u8> = (0..len)
+                .map(|p| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    ((x >> 16) % (8 + p as u32 * 40)) as u8
+                })
+                .collect();
+            let got = e.push(&strip).unwrap();
+            if i % every == 0 {
+                if kept.len() == keep {
+                    kept.pop_front();
+                }
+                kept.push_back(strip);
+            }
+            let want: Vec<u8> = (0..len)
+                .map(|p| {
+                    let mut v: Vec<u8> = kept.iter().map(|s| s[p]).collect();
+                    v.sort_unstable();
+                    v[v.len() / 2]
+                })
+                .collect();
+            assert_eq!(*got, want, "frame {i}");
+        }
     }
 
     #[test]
