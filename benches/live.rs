@@ -61,7 +61,14 @@ fn render(midi: &std::path::Path) -> (gst::Caps, Vec<gst::Buffer>) {
 /// its running time as a camera source would, then end the stream.
 fn play_live(src: gst_app::AppSrc, frames: Vec<gst::Buffer>) {
     std::thread::spawn(move || {
-        let Some(clock) = src.clock() else { return };
+        // A live source plays as soon as it is set to: the sinks wait for data to finish
+        // their own change, so the pipeline is not PLAYING before the first push.
+        let clock = loop {
+            match src.clock() {
+                Some(c) if src.current_state() == gst::State::Playing => break c,
+                _ => std::thread::sleep(std::time::Duration::from_millis(1)),
+            }
+        };
         let base = src.base_time().unwrap_or(gst::ClockTime::ZERO);
         for (i, frame) in frames.into_iter().enumerate() {
             let pts = gst::ClockTime::SECOND
@@ -99,6 +106,7 @@ fn run(mode: &str, caps: &gst::Caps, frames: &[gst::Buffer]) {
     let out = count_buffers(&leak.static_pad("src").expect("pad"));
     let bus = p.bus().expect("bus");
     p.set_state(gst::State::Playing).expect("play");
+    play_live(src, frames.to_vec());
     let mut late = Vec::new();
     let mut latency = None;
     let mut started = false;
@@ -119,7 +127,6 @@ fn run(mode: &str, caps: &gst::Caps, frames: &[gst::Buffer]) {
                     && s.current() == gst::State::Playing =>
             {
                 started = true;
-                play_live(src.clone(), frames.to_vec());
                 let mut q = gst::query::Latency::new();
                 if p.query(&mut q) {
                     latency = Some(q.result().1);
