@@ -123,17 +123,17 @@ impl RestEstimator {
                     vals.copy_within(i..n, i + 1);
                     vals[i] = v;
                 }
-                Some(u) if v > u => {
+                Some(u) if u != v => {
+                    // `r`: where the leaving value is; `i`: where `v` goes among the rest.
                     let r = vals.partition_point(|&x| x < u);
                     let i = vals.partition_point(|&x| x < v);
-                    vals.copy_within(r + 1..i, r);
-                    vals[i - 1] = v;
-                }
-                Some(u) if v < u => {
-                    let r = vals.partition_point(|&x| x < u);
-                    let i = vals.partition_point(|&x| x < v);
-                    vals.copy_within(i..r, i + 1);
-                    vals[i] = v;
+                    if v > u {
+                        vals.copy_within(r + 1..i, r);
+                        vals[i - 1] = v;
+                    } else {
+                        vals.copy_within(i..r, i + 1);
+                        vals[i] = v;
+                    }
                 }
                 Some(_) => {}
             }

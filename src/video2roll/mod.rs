@@ -9,7 +9,7 @@
 //! that as latency, and flush and EOS emit every pending frame.
 //!
 //! Nets that also look at the keyboard at rest (`keycolumn-rest`, the shipped one) get it
-//! from the video itself, causally: the per-pixel median of one strip in 8 of the last 31
+//! from the video itself, causally: the per-pixel median of one strip in 8, the last 125
 //! sampled, leaving out pianocrop's gap frames (see `core::rest`). The estimate starts again
 //! on a new stream, a flush, a new segment and when pianocrop moves its lock, so a seek, a
 //! loop or a moved camera never mixes two keyboards.
