@@ -406,6 +406,12 @@ fn learned_mode_reports_the_window_look_ahead_and_drains_every_frame() {
         for i in 0..23u64 {
             h.push(timed(f.to_bytes(), frame_dur() * i, Some(frame_dur())))
                 .unwrap();
+            if live {
+                // Live: one frame out for each frame in once the first window is full, never
+                // a burst (which would hold a synchronised sink and drop live frames).
+                let out = (i + 1).saturating_sub(expect_window - 1);
+                assert_eq!(h.buffers_in_queue() as u64, out, "live, frame {i}");
+            }
         }
         // The window's look-ahead: window - 1 frames (the rules hold none back here).
         assert_eq!(

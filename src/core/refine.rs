@@ -53,6 +53,14 @@ impl WindowPlan {
         }
     }
 
+    /// Windows of `window` frames, one starting at every frame: a refinement per frame, so
+    /// one frame comes out for each frame in, never a burst of `hop` frames at once (live
+    /// pipelines: a burst blocks a synchronised sink for the burst's length). Each frame is
+    /// the cross-faded mean of the `window` windows it lies in.
+    pub fn sliding(window: usize) -> WindowPlan {
+        WindowPlan { window, hop: 1 }
+    }
+
     pub fn validate(&self) -> Result<(), RefineError> {
         if self.window < 2 || self.hop == 0 || self.hop > self.window {
             return Err(RefineError::Plan {
@@ -392,6 +400,32 @@ mod tests {
         assert_eq!(out, 22);
         // Windows at 0, 4, 8, 12 and the last one aligned to the end.
         assert_eq!(calls, 5);
+    }
+
+    #[test]
+    fn sliding_windows_give_one_frame_out_for_each_frame_in() {
+        let plan = WindowPlan::sliding(16);
+        let mut w = Windowed::new(plan, 1, 1).unwrap();
+        let mut calls = 0;
+        let mut model = |f: &[&[f32]]| {
+            calls += 1;
+            Ok(f.iter().map(|x| x.to_vec()).collect())
+        };
+        for i in 0..60u32 {
+            let got = w.push(vec![i as f32], i, &mut model).unwrap();
+            // Until the first window is full nothing; then exactly one frame a push, the
+            // frame `window - 1` back.
+            if i + 1 < 16 {
+                assert!(got.is_empty(), "frame {i}");
+            } else {
+                assert_eq!(got.len(), 1, "frame {i}");
+                assert_eq!(got[0].0, i + 1 - 16);
+                assert_eq!(got[0].1, vec![(i + 1 - 16) as f32]);
+            }
+        }
+        assert_eq!(w.finish(&mut model).unwrap().len(), 15);
+        // A window at every frame from the 16th on; the end was covered, no last one.
+        assert_eq!(calls, 60 - 15);
     }
 
     #[test]

@@ -601,13 +601,17 @@ impl Roll2Midi {
         } else {
             settings.window
         };
-        gst::info!(CAT, imp = self, "live {live}: window {window} frames");
-        Windowed::new(
-            WindowPlan::half_overlap(window as usize),
-            m.inputs * layout.keys,
-            m.outputs * layout.keys,
-        )
-        .map_err(|e| {
+        // Live: a window at every frame, so each frame in gives one frame out. Half-overlapping
+        // windows give `window / 2` frames at once, and such a burst holds a synchronised
+        // sink, and with it the whole streaming thread, for its length: a leaky queue before
+        // it then drops frames.
+        let plan = if live {
+            WindowPlan::sliding(window as usize)
+        } else {
+            WindowPlan::half_overlap(window as usize)
+        };
+        gst::info!(CAT, imp = self, "live {live}: {plan:?}");
+        Windowed::new(plan, m.inputs * layout.keys, m.outputs * layout.keys).map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{e}"));
             gst::loggable_error!(CAT, "bad window")
         })
@@ -852,7 +856,7 @@ impl ObjectImpl for Roll2Midi {
                     .build(),
                 glib::ParamSpecUInt::builder("live-window")
                     .nick("Live window")
-                    .blurb("mode=learned: the window used instead when upstream is live (bounded latency)")
+                    .blurb("mode=learned: the window used instead when upstream is live (bounded latency); live, a window starts at every frame, so frames come out one for one")
                     .minimum(2)
                     .maximum(1000)
                     .default_value(DEFAULT_LIVE_WINDOW)

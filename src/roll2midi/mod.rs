@@ -15,7 +15,9 @@
 //! `pianola train-refiner`) sees `window` frames at a time; windows overlap by half and
 //! cross-fade, the last one is aligned to the end of the stream so no frame is dropped, and the
 //! refined probabilities go through the same rules. It adds `window - 1` frames of latency, so
-//! when upstream is live it uses `live-window` instead. The README's ablation says which mode
+//! when upstream is live it uses `live-window` instead, with a window starting at every frame
+//! (one refinement a frame), so that frames come out one for one as they came in, not in
+//! bursts of half a window that would hold a synchronised sink and drop live frames. The README's ablation says which mode
 //! wins on which data.
 //!
 //! ```text
