@@ -6,6 +6,16 @@
 fn main() {
     gst_plugin_version_helper::info();
 
+    // The plugin's origin is the project's repository, from Cargo.toml's `repository`. Unset,
+    // it is GStreamer's own default for a package of unknown origin.
+    let origin = std::env::var("CARGO_PKG_REPOSITORY").unwrap_or_default();
+    let origin = if origin.is_empty() {
+        "Unknown package origin".to_string()
+    } else {
+        origin
+    };
+    println!("cargo:rustc-env=PIANOLA_ORIGIN={origin}");
+
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     // torch-sys is a direct dependency so that its `links = "tch"` metadata reaches us.
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {

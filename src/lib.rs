@@ -47,6 +47,6 @@ gst::plugin_define!(
     "MPL",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    "https://gstreamer.freedesktop.org",
+    env!("PIANOLA_ORIGIN"),
     env!("BUILD_REL_DATE")
 );
