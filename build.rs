@@ -15,6 +15,8 @@ fn main() {
         origin
     };
     println!("cargo:rustc-env=PIANOLA_ORIGIN={origin}");
+    // Cargo runs this again only for what it is told: a new `repository` is an edit of it.
+    println!("cargo:rerun-if-changed=Cargo.toml");
 
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     // torch-sys is a direct dependency so that its `links = "tch"` metadata reaches us.

@@ -17,8 +17,8 @@
 //! refined probabilities go through the same rules. It adds `window - 1` frames of latency, so
 //! when upstream is live it uses `live-window` instead, with a window starting at every frame
 //! (one refinement a frame), so that frames come out one for one as they came in, not in
-//! bursts of half a window that would hold a synchronised sink and drop live frames. The README's ablation says which mode
-//! wins on which data.
+//! bursts of half a window that would hold a synchronised sink and drop live frames. The
+//! README's ablation says which mode wins on which data.
 //!
 //! ```text
 //! gst-launch-1.0 ... ! video2roll ! roll2midi threshold=0.4 ! fluiddec ! autoaudiosink
