@@ -2,58 +2,211 @@
 //! Training windows changed at random, as other pianos, rooms, cameras and crops would show
 //! them.
 
-use gstpianola::core::sim::rng::Rng;
-use gstpianola::core::strip::{HEIGHT, WIDTH};
+use gstpianola::core::sim::rng::{Rng, hash3};
+use gstpianola::core::strip::{FRAMES, HEIGHT, WIDTH};
 
-/// The same random change to all frames of a window, for a strip as other pianos, rooms,
-/// cameras and crops give it: a shift of up to 1% of the width and 6% of the height, scales
-/// of up to 1% across and 8% along the keys (crop error), brightness, contrast, gamma, light
-/// that changes across the keyboard (a ramp, and a glare or a shadow a few octaves wide), a
-/// blur of up to two passes (focus, resolution) and noise.
-pub fn augment(window: &mut [u8], rng: &mut Rng) {
-    let light = light_across(rng);
-    let dx = rng.range(-9.0, 9.0);
-    let dy = rng.range(-6.0, 6.0);
-    let sx = 1.0 + rng.range(-0.01, 0.01);
-    let sy = 1.0 + rng.range(-0.08, 0.08);
-    let gain = rng.range(0.7, 1.25);
-    let contrast = rng.range(0.7, 1.3);
-    let gamma = rng.range(0.75, 1.3);
-    let noise = rng.range(0.0, 8.0);
-    let blur = rng.int(0, 3);
-    let seed = rng.next_u64() as u32;
+/// What a window's random change may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Augment {
+    /// Crop error (shift, scale), light (brightness, contrast, gamma, light across the
+    /// keys), blur and noise.
+    Basic,
+    /// Also the keys' look as other pianos and rooms give it: specular glare of the room's
+    /// lights (blocked by a hand over the keys), black keys a little longer or shorter
+    /// against the white ones, a corner a little off (a shear).
+    Keys,
+}
+
+/// The same random change to all frames of a window (and to the keyboard at rest after them,
+/// when the window has it), for a strip as other pianos, rooms, cameras and crops give it.
+pub fn augment(window: &mut [u8], rng: &mut Rng, what: Augment) {
+    let p = Params::random(rng, what == Augment::Keys);
+    apply(window, &p);
+}
+
+/// One window's change.
+#[derive(Clone, Debug)]
+struct Params {
+    /// Shift (pixels) and scale across the keys and along them: crop error of up to 1% of
+    /// the width and 6% of the height, 1% and 8% of scale.
+    dx: f32,
+    dy: f32,
+    sx: f32,
+    sy: f32,
+    /// Pixels the middle of the key's length moves (the ends stay): black keys a little
+    /// longer or shorter against the white ones, as pianos differ.
+    bow: f32,
+    /// Pixels the bottom row moves across the keys against the top row: a corner a little off.
+    shear: f32,
+    gain: f32,
+    contrast: f32,
+    gamma: f32,
+    noise: f32,
+    /// Passes of a [1, 2, 1] / 4 blur (focus, resolution).
+    blur: usize,
+    /// A gain for each column: light across the keyboard.
+    light: Vec<f32>,
+    /// Specular glare of the room's lights on glossy keys.
+    glares: Vec<Glare>,
+    seed: u32,
+}
+
+/// A band of reflected light on the keys, fixed to the camera: bright (up to white) where the
+/// keys show, and nothing on a hand in front of them, which is matte and blocks it.
+#[derive(Clone, Debug)]
+struct Glare {
+    /// Column of the band's middle and half its width.
+    x: f32,
+    half_width: f32,
+    /// Rows where it starts and ends (with soft edges).
+    top: f32,
+    bottom: f32,
+    /// Luma added at its middle.
+    strength: f32,
+}
+
+impl Glare {
+    fn random(rng: &mut Rng) -> Glare {
+        let top = rng.range(0.0, 0.35) * HEIGHT as f32;
+        Glare {
+            x: rng.range(0.0, WIDTH as f32),
+            half_width: rng.range(3.0, 20.0),
+            top,
+            bottom: top + rng.range(0.35, 1.0) * HEIGHT as f32,
+            strength: rng.range(40.0, 170.0),
+        }
+    }
+
+    /// Luma added at (x, y) of a key surface.
+    fn at(&self, x: usize, y: usize) -> f32 {
+        let u = (x as f32 - self.x) / self.half_width;
+        if u.abs() > 2.5 {
+            return 0.0;
+        }
+        // A flat top with soft sides across, soft ends along.
+        let across = (-(u * u) * (u * u)).exp();
+        let y = y as f32;
+        let along =
+            ((y - self.top) / 8.0).clamp(0.0, 1.0) * ((self.bottom - y) / 8.0).clamp(0.0, 1.0);
+        self.strength * across * along
+    }
+}
+
+impl Params {
+    fn random(rng: &mut Rng, keys: bool) -> Params {
+        let light = light_across(rng);
+        let glares = if keys && rng.chance(0.4) {
+            let n = if rng.chance(0.3) { 2 } else { 1 };
+            (0..n).map(|_| Glare::random(rng)).collect()
+        } else {
+            Vec::new()
+        };
+        Params {
+            dx: rng.range(-9.0, 9.0),
+            dy: rng.range(-6.0, 6.0),
+            sx: 1.0 + rng.range(-0.01, 0.01),
+            sy: 1.0 + rng.range(-0.08, 0.08),
+            bow: if keys && rng.chance(0.5) {
+                rng.range(-6.0, 6.0)
+            } else {
+                0.0
+            },
+            shear: if keys && rng.chance(0.5) {
+                rng.range(-4.0, 4.0)
+            } else {
+                0.0
+            },
+            gain: rng.range(0.7, 1.25),
+            contrast: rng.range(0.7, 1.3),
+            gamma: rng.range(0.75, 1.3),
+            noise: rng.range(0.0, 8.0),
+            blur: rng.int(0, 3),
+            light,
+            glares,
+            seed: rng.next_u64() as u32,
+        }
+    }
+
+    /// Neither moved nor relit: the window as it is (tests add one change at a time).
+    #[cfg(test)]
+    fn identity() -> Params {
+        Params {
+            dx: 0.0,
+            dy: 0.0,
+            sx: 1.0,
+            sy: 1.0,
+            bow: 0.0,
+            shear: 0.0,
+            gain: 1.0,
+            contrast: 1.0,
+            gamma: 1.0,
+            noise: 0.0,
+            blur: 0,
+            light: vec![1.0; WIDTH],
+            glares: Vec::new(),
+            seed: 0,
+        }
+    }
+}
+
+/// A hand differs from the keys at rest by more than this (luma) where it blocks all glare;
+/// by less than `OCCLUSION_FROM`, the keys show and take it all.
+const OCCLUSION_FROM: f32 = 12.0;
+const OCCLUSION_FULL: f32 = 40.0;
+
+fn apply(window: &mut [u8], p: &Params) {
+    let frames = window.len() / (WIDTH * HEIGHT);
     let mut lut = [0u8; 256];
     for (v, o) in lut.iter_mut().enumerate() {
-        let x = (v as f32 / 255.0).powf(gamma);
-        let x = ((x - 0.5) * contrast + 0.5) * gain;
-        *o = (x * 255.0).clamp(0.0, 255.0) as u8;
+        let x = (v as f32 / 255.0).powf(p.gamma);
+        let x = ((x - 0.5) * p.contrast + 0.5) * p.gain;
+        *o = (x * 255.0).round().clamp(0.0, 255.0) as u8;
     }
-    let src_x: Vec<usize> = (0..WIDTH)
-        .map(|x| {
-            let xs = (x as f32 - WIDTH as f32 / 2.0) * sx + WIDTH as f32 / 2.0 + dx;
-            (xs.round() as isize).clamp(0, WIDTH as isize - 1) as usize
+    // Where each output pixel comes from.
+    let src_y: Vec<usize> = (0..HEIGHT)
+        .map(|y| {
+            let bow = p.bow * (std::f32::consts::PI * y as f32 / (HEIGHT - 1) as f32).sin();
+            let ys = (y as f32 - HEIGHT as f32 / 2.0) * p.sy + HEIGHT as f32 / 2.0 + p.dy + bow;
+            (ys.round() as isize).clamp(0, HEIGHT as isize - 1) as usize
         })
         .collect();
+    let src_x = |x: usize, y: usize| {
+        let shift = p.shear * (y as f32 / (HEIGHT - 1) as f32 - 0.5);
+        let xs = (x as f32 - WIDTH as f32 / 2.0) * p.sx + WIDTH as f32 / 2.0 + p.dx + shift;
+        (xs.round() as isize).clamp(0, WIDTH as isize - 1) as usize
+    };
+    let glare: Vec<f32> = if p.glares.is_empty() {
+        Vec::new()
+    } else {
+        (0..HEIGHT)
+            .flat_map(|y| (0..WIDTH).map(move |x| (x, y)))
+            .map(|(x, y)| p.glares.iter().map(|g| g.at(x, y)).sum())
+            .collect()
+    };
+    // The keyboard at rest, unchanged, tells keys from a hand for the glare.
+    let rest = (frames > FRAMES).then(|| window[(frames - 1) * WIDTH * HEIGHT..].to_vec());
     let mut out = vec![0u8; WIDTH * HEIGHT];
-    // The frames, and the keyboard at rest after them when the window has it.
-    for f in 0..window.len() / (WIDTH * HEIGHT) {
+    for f in 0..frames {
         let frame = &mut window[f * WIDTH * HEIGHT..(f + 1) * WIDTH * HEIGHT];
-        for y in 0..HEIGHT {
-            let ys = (y as f32 - HEIGHT as f32 / 2.0) * sy + HEIGHT as f32 / 2.0 + dy;
-            let sy = (ys.round() as isize).clamp(0, HEIGHT as isize - 1) as usize;
-            for (x, &sxi) in src_x.iter().enumerate() {
-                let n = (gstpianola::core::sim::rng::hash3(
-                    x as u32,
-                    y as u32,
-                    seed.wrapping_add(f as u32),
-                ) - 0.5)
+        for (y, &sy) in src_y.iter().enumerate() {
+            for x in 0..WIDTH {
+                let s = sy * WIDTH + src_x(x, y);
+                let n = (hash3(x as u32, y as u32, p.seed.wrapping_add(f as u32)) - 0.5)
                     * 2.0
-                    * noise;
-                let v = lut[frame[sy * WIDTH + sxi] as usize] as f32 * light[x] + n;
+                    * p.noise;
+                let mut v = lut[frame[s] as usize] as f32 * p.light[x] + n;
+                if let Some(&g) = glare.get(y * WIDTH + x) {
+                    let shown = rest.as_ref().map_or(1.0, |r| {
+                        let d = (frame[s] as f32 - r[s] as f32).abs();
+                        1.0 - ((d - OCCLUSION_FROM) / (OCCLUSION_FULL - OCCLUSION_FROM))
+                            .clamp(0.0, 1.0)
+                    });
+                    v += g * shown;
+                }
                 out[y * WIDTH + x] = v.clamp(0.0, 255.0) as u8;
             }
         }
-        for _ in 0..blur {
+        for _ in 0..p.blur {
             blur_121(&mut out);
         }
         frame.copy_from_slice(&out);
@@ -106,6 +259,84 @@ fn blur_121(img: &mut [u8]) {
                 + 2 * tmp[y * WIDTH + x] as u16
                 + tmp[d * WIDTH + x] as u16;
             img[y * WIDTH + x] = ((v + 2) / 4) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const N: usize = WIDTH * HEIGHT;
+
+    /// Five frames of keys at rest (luma 150) with a hand (luma 60) over columns 400..420 in
+    /// the last two, then the keyboard at rest.
+    fn window() -> Vec<u8> {
+        let mut w = vec![150u8; (FRAMES + 1) * N];
+        for f in 3..FRAMES {
+            for y in 0..HEIGHT {
+                w[f * N + y * WIDTH + 400..f * N + y * WIDTH + 420].fill(60);
+            }
+        }
+        w
+    }
+
+    #[test]
+    fn glare_lights_the_keys_at_rest_and_not_a_hand_over_them() {
+        let mut w = window();
+        let mut p = Params::identity();
+        p.glares = vec![Glare {
+            x: 410.0,
+            half_width: 15.0,
+            top: 0.0,
+            bottom: HEIGHT as f32,
+            strength: 250.0,
+        }];
+        apply(&mut w, &p);
+        let at = |f: usize, x: usize| w[f * N + 50 * WIDTH + x];
+        // Keys at rest in the band: white, in every frame and in the rest picture.
+        for f in [0, 3, FRAMES] {
+            assert_eq!(at(f, 422), 255, "frame {f}");
+        }
+        assert_eq!(at(0, 410), 255);
+        // The hand blocks it; away from the band nothing changes.
+        assert_eq!(at(3, 410), 60);
+        assert_eq!(at(4, 410), 60);
+        assert_eq!(at(0, 300), 150);
+        assert_eq!(at(3, 300), 150);
+    }
+
+    #[test]
+    fn bow_moves_the_middle_of_the_keys_length_and_not_its_ends() {
+        // A horizontal edge at row 50 (dark above, light below), on every frame.
+        let mut w = vec![0u8; FRAMES * N];
+        for f in 0..FRAMES {
+            w[f * N + 50 * WIDTH..(f + 1) * N].fill(200);
+        }
+        let mut p = Params::identity();
+        p.bow = 5.0;
+        apply(&mut w, &p);
+        // Rows now read from 5 pixels further down in the middle: the edge moves up by 5.
+        let col = |y: usize| w[y * WIDTH + 300];
+        assert_eq!(col(44), 0);
+        assert_eq!(col(46), 200);
+        assert_eq!(col(0), 0);
+        assert_eq!(col(HEIGHT - 1), 200);
+        // Identity leaves a window as it was.
+        let mut v = window();
+        apply(&mut v, &Params::identity());
+        assert!(v == window(), "identity changed the window");
+    }
+
+    #[test]
+    fn random_changes_keep_the_window_size_and_stay_near_the_picture() {
+        let mut rng = Rng::new(7);
+        for _ in 0..20 {
+            let mut w = window();
+            augment(&mut w, &mut rng, Augment::Keys);
+            assert_eq!(w.len(), (FRAMES + 1) * N);
+            let mean = w.iter().map(|&v| v as f64).sum::<f64>() / w.len() as f64;
+            assert!((40.0..250.0).contains(&mean), "mean {mean}");
         }
     }
 }

@@ -11,6 +11,7 @@ use gstpianola::core::sim::rng::Rng;
 use gstpianola::model::train::{Batch, TrainConfig, train as run_training};
 use gstpianola::model::{Arch, DeviceChoice, Model, ModelMeta};
 
+use crate::augment::Augment;
 use crate::train_check::{Logger, Scores, choose_thresholds};
 use crate::train_data::{data_record, pieces, recorded};
 use crate::trainset::{ClipWindows, Example, WindowSource};
@@ -60,6 +61,11 @@ pub struct TrainArgs {
     /// Train on the data as it is (no geometric, light, blur or noise changes).
     #[arg(long)]
     pub no_augment: bool,
+    /// Also change the keys' look as other pianos and rooms do: specular glare of the
+    /// room's lights (blocked by a hand over the keys), black keys a little longer or
+    /// shorter, a corner a little off (see models/README.md for what it did).
+    #[arg(long, conflicts_with = "no_augment")]
+    pub key_augment: bool,
     /// Render whole scenes and rectify them as pianocrop does (slower, closer to real use)
     /// instead of rendering the canonical strip.
     #[arg(long)]
@@ -101,6 +107,15 @@ pub fn wants_rest(a: &TrainArgs) -> bool {
     Arch::from_name(&a.arch).is_some_and(Arch::uses_rest)
 }
 
+/// The random change of training windows the arguments ask for.
+pub fn augmentation(a: &TrainArgs) -> Option<Augment> {
+    match (a.no_augment, a.key_augment) {
+        (true, _) => None,
+        (false, false) => Some(Augment::Basic),
+        (false, true) => Some(Augment::Keys),
+    }
+}
+
 /// Draws batches: a share from recorded clips (in proportion to length and weight), the
 /// rest rendered on the fly.
 struct Batcher {
@@ -109,7 +124,7 @@ struct Batcher {
     sources: Vec<WindowSource>,
     rng: Rng,
     share: f64,
-    augment: bool,
+    augment: Option<Augment>,
     onset: bool,
     turn: usize,
 }
@@ -280,7 +295,7 @@ fn batcher(
 ) -> (Batcher, Vec<Example>) {
     let source = |split, seed| {
         WindowSource::new(split, seed, pieces.to_vec(), a.held_out, 20.0)
-            .with_augmentation(!a.no_augment && split == Split::Train)
+            .with_augmentation(augmentation(a).filter(|_| split == Split::Train))
             .with_scenes(a.scenes)
             .with_rest(wants_rest(a))
     };
@@ -298,7 +313,7 @@ fn batcher(
             .collect(),
         rng: Rng::new(a.seed ^ 0xc11b ^ done_before),
         share: a.clip_share,
-        augment: !a.no_augment,
+        augment: augmentation(a),
         onset,
         turn: 0,
     };

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::augment::augment;
+use crate::augment::{Augment, augment};
 use gstpianola::core::dataset::{Split, clip_seed, piece_split};
 use gstpianola::core::keyfind::{GrayImage, Rectifier, luma_rgba};
 use gstpianola::core::music::{excerpt, procedural};
@@ -52,7 +52,7 @@ pub struct WindowSource {
     frames: Vec<Vec<u8>>,
     truth: Vec<Vec<f32>>,
     cursor: usize,
-    augment: bool,
+    augment: Option<Augment>,
     scene: bool,
     rectifier: Option<Rectifier>,
     /// The keyboard at rest as of each rendered frame, when asked for.
@@ -85,7 +85,7 @@ impl WindowSource {
             frames: Vec::new(),
             truth: Vec::new(),
             cursor: 0,
-            augment: false,
+            augment: None,
             scene: false,
             rectifier: None,
             rest: None,
@@ -220,8 +220,8 @@ impl WindowSource {
         if i >= 3 {
             self.frames[i - 3] = Vec::new();
         }
-        if self.augment {
-            augment(&mut window, &mut self.rng);
+        if let Some(what) = self.augment {
+            augment(&mut window, &mut self.rng, what);
         }
         Example {
             window,
@@ -238,8 +238,8 @@ impl WindowSource {
     }
 
     /// Photometric and small geometric changes per example (see [`augment`]).
-    pub fn with_augmentation(mut self, on: bool) -> Self {
-        self.augment = on;
+    pub fn with_augmentation(mut self, what: Option<Augment>) -> Self {
+        self.augment = what;
         self
     }
 
@@ -351,13 +351,13 @@ impl ClipWindows {
     }
 
     /// A usable window at random, augmented when asked.
-    pub fn random(&self, rng: &mut Rng, augment_it: bool) -> Example {
+    pub fn random(&self, rng: &mut Rng, augment_it: Option<Augment>) -> Example {
         let i = self.usable[rng
             .int(0, self.usable.len().max(1))
             .min(self.usable.len().saturating_sub(1))];
         let mut e = self.example(i);
-        if augment_it {
-            augment(&mut e.window, rng);
+        if let Some(what) = augment_it {
+            augment(&mut e.window, rng, what);
         }
         e
     }
