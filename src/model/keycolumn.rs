@@ -25,6 +25,8 @@ use super::keynet::{FRAMES, HEIGHT, WIDTH, key_pool};
 /// Feature rows kept down the key's length.
 const ROWS: i64 = 7;
 const CH: i64 = 48;
+/// Features per key that the head reads.
+pub const FEATURES: i64 = 96;
 
 #[derive(Debug)]
 pub struct KeyColumn {
@@ -60,19 +62,19 @@ impl KeyColumn {
             convs,
             // 900 -> 450 -> 225 columns.
             pool: key_pool(WIDTH / 4, keys, lowest_note),
-            ctx1: nn::conv1d(vs / "ctx1", ch, 96, 5, c1),
-            ctx2: nn::conv1d(vs / "ctx2", 96, 96, 3, c2),
-            embed: vs.var("embed", &[96, keys], nn::Init::Const(0.0)),
-            head: nn::conv1d(vs / "head", 96, 2, 1, Default::default()),
+            ctx1: nn::conv1d(vs / "ctx1", ch, FEATURES, 5, c1),
+            ctx2: nn::conv1d(vs / "ctx2", FEATURES, FEATURES, 3, c2),
+            embed: vs.var("embed", &[FEATURES, keys], nn::Init::Const(0.0)),
+            head: nn::conv1d(vs / "head", FEATURES, 2, 1, Default::default()),
             rest,
         }
     }
 }
 
-impl ModuleT for KeyColumn {
-    /// xs: [N, 5, 100, 900] in [0, 1] (with `rest`, [N, 6, 100, 900], the keyboard at rest
-    /// last); returns logits [N, 2, keys] (frame, onset).
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+impl KeyColumn {
+    /// The per-key features the head reads: [N, 96, keys] (after the key mixing and the key
+    /// embedding). `xs` as in `forward_t`.
+    pub fn features_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let dims = [1i64, 2, 3];
         let mean = xs.mean_dim(dims.as_slice(), true, Kind::Float);
         let std = xs.std_dim(dims.as_slice(), false, true);
@@ -95,8 +97,15 @@ impl ModuleT for KeyColumn {
         let x = x.reshape([n, c * h, w]);
         let x = x.matmul(&self.pool.to_device(x.device()));
         let x = x.apply(&self.ctx1).relu();
-        let x = (x.apply(&self.ctx2) + &self.embed).relu();
-        x.apply(&self.head)
+        (x.apply(&self.ctx2) + &self.embed).relu()
+    }
+}
+
+impl ModuleT for KeyColumn {
+    /// xs: [N, 5, 100, 900] in [0, 1] (with `rest`, [N, 6, 100, 900], the keyboard at rest
+    /// last); returns logits [N, 2, keys] (frame, onset).
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.features_t(xs, train).apply(&self.head)
     }
 }
 

@@ -6,6 +6,8 @@
 pub mod audeo;
 pub mod keycolumn;
 pub mod keynet;
+#[cfg(feature = "train")]
+pub mod probe;
 pub mod refiner;
 #[cfg(feature = "train")]
 pub mod refiner_train;

@@ -22,6 +22,7 @@ mod train_check;
 mod train_data;
 mod train_refiner;
 mod trainset;
+mod velocity;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Render a MIDI file to a WAV file with a SoundFont.
     Synth(synth::SynthArgs),
+    /// Measure how much of each note's MIDI velocity a video2roll net's features carry: a
+    /// linear probe fitted on some pianists' real clips, scored on pianists held apart.
+    VelocityProbe(velocity::VelocityArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,5 +96,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::TrainRefiner(a) => train_refiner::run(&a),
         Command::Eval(a) => eval::run(&a),
         Command::Synth(a) => synth::run(&a),
+        Command::VelocityProbe(a) => velocity::run(&a),
     }
 }

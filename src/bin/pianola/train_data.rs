@@ -19,7 +19,7 @@ pub struct Recorded {
     pub validated_on: Vec<String>,
 }
 
-fn group_matches(group: &str, wanted: &[String]) -> bool {
+pub fn group_matches(group: &str, wanted: &[String]) -> bool {
     wanted.iter().any(|w| {
         let w = w.trim();
         group == w || group.strip_prefix("pianist ") == Some(w)

@@ -262,6 +262,8 @@ pub struct ClipWindows {
     usable: Vec<usize>,
     /// The keyboard at rest as of each strip, when asked for.
     rests: Option<Vec<Arc<Vec<u8>>>>,
+    /// Every note's first strip, key and MIDI velocity.
+    struck: Vec<(usize, usize, u8)>,
 }
 
 impl ClipWindows {
@@ -276,10 +278,21 @@ impl ClipWindows {
         }
         let times: Vec<Nanos> = strips.iter().map(|(t, _)| *t).collect();
         let layout = RollLayout::piano88(ValueFormat::U8, true);
-        let truth = notes_to_roll(notes, &layout, &times)
-            .into_iter()
-            .map(target_row)
+        let roll = notes_to_roll(notes, &layout, &times);
+        let struck = roll
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| {
+                let onset = f.onset.as_deref().unwrap_or_default();
+                onset
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v > 0)
+                    .map(move |(k, &v)| (i, k, v))
+                    .collect::<Vec<_>>()
+            })
             .collect();
+        let truth = roll.into_iter().map(target_row).collect();
         let n = strips.len();
         Ok(ClipWindows {
             frames: strips.into_iter().map(|(_, s)| s).collect(),
@@ -287,6 +300,7 @@ impl ClipWindows {
             weights: vec![vec![1.0; KEYS]; n],
             usable: (0..n).collect(),
             rests: None,
+            struck,
         })
     }
 
@@ -317,6 +331,16 @@ impl ClipWindows {
         self.weights = weights;
         self.usable = (0..n).filter(|&i| usable[i]).collect();
         Ok(self)
+    }
+
+    /// The notes struck on usable strips and on keys whose labels are known: strip, key
+    /// and MIDI velocity.
+    pub fn struck(&self) -> Vec<(usize, usize, u8)> {
+        self.struck
+            .iter()
+            .filter(|(i, k, _)| self.usable.binary_search(i).is_ok() && self.weights[*i][*k] > 0.0)
+            .copied()
+            .collect()
     }
 
     /// Strips that may be drawn.
