@@ -407,17 +407,7 @@ impl Model {
             )));
         }
         let _guard = tch::no_grad_guard();
-        let flat: Vec<u8> = windows.iter().flat_map(|w| w.iter().copied()).collect();
-        let x = tch::Tensor::f_from_slice(&flat)?
-            .f_reshape([
-                windows.len() as i64,
-                m.images() as i64,
-                m.height as i64,
-                m.width as i64,
-            ])?
-            .f_to_device(self.device)?
-            .f_to_kind(tch::Kind::Float)?
-            .f_div_scalar(255.0)?;
+        let x = input_tensor(m, windows.iter().map(Vec::as_slice), self.device)?;
         let y = self
             .net
             .forward_t(&x, false)
@@ -463,6 +453,27 @@ impl Model {
     pub fn forward_t(&self, x: &tch::Tensor, train: bool) -> tch::Tensor {
         self.net.forward_t(x, train)
     }
+}
+
+/// A batch of windows (each `meta.images()` GRAY8 images, sizes already checked) as the nets
+/// take it: [N, images, height, width] floats in [0, 1] on `device`.
+fn input_tensor<'a>(
+    meta: &ModelMeta,
+    windows: impl ExactSizeIterator<Item = &'a [u8]>,
+    device: tch::Device,
+) -> Result<tch::Tensor, ModelError> {
+    let n = windows.len() as i64;
+    let flat: Vec<u8> = windows.flat_map(|w| w.iter().copied()).collect();
+    Ok(tch::Tensor::f_from_slice(&flat)?
+        .f_reshape([
+            n,
+            meta.images() as i64,
+            meta.height as i64,
+            meta.width as i64,
+        ])?
+        .f_to_device(device)?
+        .f_to_kind(tch::Kind::Float)?
+        .f_div_scalar(255.0)?)
 }
 
 fn audeo_net(p: &tch::nn::Path, keys: i64) -> audeo::AudeoNet {

@@ -7,7 +7,9 @@
 use tch::{Kind, Tensor, nn};
 
 use super::keycolumn::{FEATURES, KeyColumn};
-use super::{Arch, DeviceChoice, ModelError, ModelMeta, one_line, read_sidecar, resolve};
+use super::{
+    Arch, DeviceChoice, ModelError, ModelMeta, input_tensor, one_line, read_sidecar, resolve,
+};
 
 /// A KeyColumn net loaded for its features.
 pub struct FeatureNet {
@@ -74,20 +76,7 @@ impl FeatureNet {
             )));
         }
         let _guard = tch::no_grad_guard();
-        let flat: Vec<u8> = windows
-            .iter()
-            .flat_map(|(w, _)| w.iter().copied())
-            .collect();
-        let x = Tensor::f_from_slice(&flat)?
-            .f_reshape([
-                windows.len() as i64,
-                m.images() as i64,
-                m.height as i64,
-                m.width as i64,
-            ])?
-            .f_to_device(self.device)?
-            .f_to_kind(Kind::Float)?
-            .f_div_scalar(255.0)?;
+        let x = input_tensor(m, windows.iter().map(|(w, _)| w.as_slice()), self.device)?;
         // [N, FEATURES, keys] -> [N, keys, FEATURES], rows read per window and key.
         let f = self
             .net
