@@ -37,7 +37,7 @@ if [ "${NO_BACH:-0}" = 1 ]; then bach=(); fi
 keys=()
 if [ "${KEY_AUGMENT:-0}" = 1 ]; then keys=(--key-augment); fi
 cargo build --release --bin pianola
-mkdir -p "$(dirname "$OUT")"
+mkdir -p "$DIR"
 
 resume=()
 if [ -f "$OUT" ] && [ -f "${OUT%.safetensors}.json" ]; then

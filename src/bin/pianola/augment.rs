@@ -162,19 +162,19 @@ fn apply(window: &mut [u8], p: &Params) {
         let x = ((x - 0.5) * p.contrast + 0.5) * p.gain;
         *o = (x * 255.0).round().clamp(0.0, 255.0) as u8;
     }
-    // Where each output pixel comes from.
-    let src_y: Vec<usize> = (0..HEIGHT)
-        .map(|y| {
+    // Where each output pixel comes from (the same for every frame of the window).
+    let src: Vec<usize> = (0..HEIGHT)
+        .flat_map(|y| {
             let bow = p.bow * (std::f32::consts::PI * y as f32 / (HEIGHT - 1) as f32).sin();
             let ys = (y as f32 - HEIGHT as f32 / 2.0) * p.sy + HEIGHT as f32 / 2.0 + p.dy + bow;
-            (ys.round() as isize).clamp(0, HEIGHT as isize - 1) as usize
+            let sy = (ys.round() as isize).clamp(0, HEIGHT as isize - 1) as usize;
+            let shift = p.shear * (y as f32 / (HEIGHT - 1) as f32 - 0.5);
+            (0..WIDTH).map(move |x| {
+                let xs = (x as f32 - WIDTH as f32 / 2.0) * p.sx + WIDTH as f32 / 2.0 + p.dx + shift;
+                sy * WIDTH + (xs.round() as isize).clamp(0, WIDTH as isize - 1) as usize
+            })
         })
         .collect();
-    let src_x = |x: usize, y: usize| {
-        let shift = p.shear * (y as f32 / (HEIGHT - 1) as f32 - 0.5);
-        let xs = (x as f32 - WIDTH as f32 / 2.0) * p.sx + WIDTH as f32 / 2.0 + p.dx + shift;
-        (xs.round() as isize).clamp(0, WIDTH as isize - 1) as usize
-    };
     let glare: Vec<f32> = if p.glares.is_empty() {
         Vec::new()
     } else {
@@ -188,9 +188,9 @@ fn apply(window: &mut [u8], p: &Params) {
     let mut out = vec![0u8; WIDTH * HEIGHT];
     for f in 0..frames {
         let frame = &mut window[f * WIDTH * HEIGHT..(f + 1) * WIDTH * HEIGHT];
-        for (y, &sy) in src_y.iter().enumerate() {
+        for y in 0..HEIGHT {
             for x in 0..WIDTH {
-                let s = sy * WIDTH + src_x(x, y);
+                let s = src[y * WIDTH + x];
                 let n = (hash3(x as u32, y as u32, p.seed.wrapping_add(f as u32)) - 0.5)
                     * 2.0
                     * p.noise;

@@ -72,7 +72,7 @@ pub fn run(a: &VelocityArgs) -> Result<()> {
     for (spec, is_held) in specs {
         let c = clips::windows(&spec, Some(a.cache.as_path()))?.with_rest(rest);
         let struck = c.struck();
-        let step = (struck.len() / a.per_clip.max(1)).max(1);
+        let step = struck.len().div_ceil(a.per_clip.max(1)).max(1);
         let side = if is_held { &mut held } else { &mut fit };
         for chunk in struck.iter().step_by(step).collect::<Vec<_>>().chunks(16) {
             let windows: Vec<(Vec<u8>, usize)> = chunk
@@ -106,44 +106,46 @@ pub fn run(a: &VelocityArgs) -> Result<()> {
             fit.y[0]
         ));
     }
-    let mean = fit.y.iter().sum::<f32>() / fit.y.len() as f32;
-    for (lambda, name, side) in a
-        .lambda
-        .iter()
-        .flat_map(|&l| [(l, "fitted on", &fit), (l, "held apart", &held)])
-    {
+    let fit_mean = mean(&fit.y);
+    for &lambda in &a.lambda {
         let model = ridge(&fit.x, &fit.y, lambda).map_err(|e| anyhow!("{e}"))?;
-        let pred: Vec<f32> = side.x.iter().map(|x| model.predict(x)).collect();
-        let mae = |p: &dyn Fn(usize) -> f32| {
-            side.y
-                .iter()
-                .enumerate()
-                .map(|(i, y)| (p(i) - y).abs())
-                .sum::<f32>()
-                / side.y.len() as f32
-        };
-        println!(
-            "penalty {lambda}, {name}: {} notes, velocity mean {:.1} sd {:.1}; probe MAE {:.1}, r {:.3}; the training mean alone MAE {:.1}",
-            side.y.len(),
-            side.y.iter().sum::<f32>() / side.y.len() as f32,
-            sd(&side.y),
-            mae(&|i| pred[i].clamp(1.0, 127.0)),
-            pearson(&pred, &side.y),
-            mae(&|_| mean),
-        );
+        for (name, side) in [("fitted on", &fit), ("held apart", &held)] {
+            let pred: Vec<f32> = side.x.iter().map(|x| model.predict(x)).collect();
+            let mae = |p: &dyn Fn(usize) -> f32| {
+                side.y
+                    .iter()
+                    .enumerate()
+                    .map(|(i, y)| (p(i) - y).abs())
+                    .sum::<f32>()
+                    / side.y.len() as f32
+            };
+            println!(
+                "penalty {lambda}, {name}: {} notes, velocity mean {:.1} sd {:.1}; probe MAE {:.1}, r {:.3}; the training mean alone MAE {:.1}",
+                side.y.len(),
+                mean(&side.y),
+                sd(&side.y),
+                mae(&|i| pred[i].clamp(1.0, 127.0)),
+                pearson(&pred, &side.y),
+                mae(&|_| fit_mean),
+            );
+        }
     }
     Ok(())
 }
 
+fn mean(v: &[f32]) -> f32 {
+    v.iter().sum::<f32>() / v.len() as f32
+}
+
 fn sd(v: &[f32]) -> f32 {
-    let m = v.iter().sum::<f32>() / v.len() as f32;
+    let m = mean(v);
     (v.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / v.len() as f32).sqrt()
 }
 
 /// Pearson correlation (0 when either side is constant).
 fn pearson(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len()) as f32;
-    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let (ma, mb) = (mean(&a[..n as usize]), mean(&b[..n as usize]));
     let cov: f32 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
     let (sa, sb) = (sd(a) * n.sqrt(), sd(b) * n.sqrt());
     if sa * sb > 0.0 { cov / (sa * sb) } else { 0.0 }
