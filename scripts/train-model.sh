@@ -19,13 +19,15 @@
 #
 # Ablations (models/README.md): NO_BACH=1 leaves Bach out of training and scores the whole
 # clip, a piano the net never saw; KEY_AUGMENT=1 trains with --key-augment (glare, black-key
-# length, shear; not in the shipped model, see the model card). Give each its own OUT, e.g.
+# length, shear; not in the shipped model, see the model card); SEED (default 1) draws another
+# run of the same recipe, to tell an effect from one run's noise. Give each its own OUT, e.g.
 #   NO_BACH=1 OUT=target/ablate-nobach/video2roll.safetensors bash scripts/train-model.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/model/video2roll.safetensors}
 STEPS=${STEPS:-6000}
 ARCH=${ARCH:-keycolumn-rest}
+SEED=${SEED:-1}
 SHARED=${PIANOLA_SHARED:-../shared}
 MTA=$SHARED/data/real/mta
 BACH=$SHARED/data/real/bach
@@ -46,7 +48,7 @@ if [ -f "$OUT" ] && [ -f "${OUT%.safetensors}.json" ]; then
 fi
 $P train --out "$OUT" "${resume[@]}" --arch "$ARCH" --total-steps "$STEPS" --minutes 1000 \
     --manifest "$MTA/MANIFEST.tsv" --val-groups 2,6,12 --midi-dir "$MIDI" --clip-share 0.8 \
-    "${bach[@]}" "${keys[@]}" --batch 16 --lr 1e-3 --seed 1 --val-every 250 --val-examples 200 --val-stride 8
+    "${bach[@]}" "${keys[@]}" --batch 16 --lr 1e-3 --seed "$SEED" --val-every 250 --val-examples 200 --val-stride 8
 
 echo "held-out pianists 2, 6, 12 (never trained on):"
 $P eval --model "$OUT" --manifest "$MTA/MANIFEST.tsv" --groups 2,6,12 --out-dir "$DIR/eval-mta"
