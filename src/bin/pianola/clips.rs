@@ -31,22 +31,10 @@ pub fn strips(c: &ClipSpec, cache: Option<&Path>) -> Result<Vec<Strip>> {
     let Some(dir) = cache else {
         return decode_strips(&c.video, &crop, from, to);
     };
-    let meta =
-        std::fs::metadata(&c.video).with_context(|| format!("reading {}", c.video.display()))?;
-    let modified = meta
-        .modified()
-        .ok()
-        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let video = std::fs::canonicalize(&c.video).unwrap_or_else(|_| c.video.clone());
-    let key = format!(
-        "{}|{}|{modified}|{}|{:?}|{from}|{to}",
-        video.display(),
-        meta.len(),
-        c.rotate,
-        c.corners
-    );
+    // Keyed by the video's bytes, not its path or modification time: a copy of the same
+    // data (another checkout, a fresh sync of shared/) finds the strips already decoded.
+    let content = content_hash(&c.video)?;
+    let key = format!("{content:016x}|{}|{:?}|{from}|{to}", c.rotate, c.corners);
     let file = dir.join(format!("{}-{:016x}.strips", c.name(), fnv1a(&key)));
     if let Ok(v) = read_strips(&file) {
         return Ok(v);
@@ -57,10 +45,35 @@ pub fn strips(c: &ClipSpec, cache: Option<&Path>) -> Result<Vec<Strip>> {
     Ok(v)
 }
 
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a_bytes(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+fn fnv1a(s: &str) -> u64 {
+    fnv1a_bytes(FNV_START, s.as_bytes())
+}
+
+/// FNV-1a of a file's bytes and length (a 150 MB folder of clips takes a fraction of a
+/// second; decoding it takes minutes).
+fn content_hash(path: &Path) -> Result<u64> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut h, mut len) = (FNV_START, 0u64);
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h = fnv1a_bytes(h, &buf[..n]);
+        len += n as u64;
+    }
+    Ok(fnv1a_bytes(h, &len.to_le_bytes()))
 }
 
 const MAGIC: &[u8; 8] = b"PSTRIPS1";
@@ -228,4 +241,28 @@ pub fn dataset_clips(dir: &Path) -> Result<Vec<ClipSpec>> {
             Ok(ClipSpec::whole(c.video, c.truth_midi))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hash_follows_the_bytes_not_the_path_or_time() {
+        let dir = std::env::temp_dir().join(format!("pianola-hash-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b, c) = (dir.join("a.mp4"), dir.join("b.mp4"), dir.join("c.mp4"));
+        let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&a, &bytes).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&b, &bytes).unwrap();
+        let mut other = bytes.clone();
+        other[2_500_000] ^= 1;
+        std::fs::write(&c, &other).unwrap();
+        let h = |p: &Path| content_hash(p).unwrap();
+        assert_eq!(h(&a), h(&b));
+        assert_ne!(h(&a), h(&c));
+        assert!(content_hash(&dir.join("missing.mp4")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
