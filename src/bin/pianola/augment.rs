@@ -5,30 +5,43 @@
 use gstpianola::core::sim::rng::{Rng, hash3};
 use gstpianola::core::strip::{FRAMES, HEIGHT, WIDTH};
 
-/// What a window's random change may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Augment {
-    /// Crop error (shift, scale), light (brightness, contrast, gamma, light across the
-    /// keys), blur and noise.
-    Basic,
+/// What a window's random change may do. Always: crop error (shift, scale), light
+/// (brightness, contrast, gamma, light across the keys), blur and noise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augment {
     /// Also the keys' look as other pianos and rooms give it: specular glare of the room's
     /// lights (blocked by a hand over the keys), black keys a little longer or shorter
     /// against the white ones, a corner a little off (a shear).
-    Keys,
+    pub keys: bool,
+    /// The largest crop shift across the keys, in strip pixels (a white key is 17.3).
+    pub max_shift: f32,
+}
+
+/// The crop shift across the keys of the shipped recipe: 1% of the strip's width, half a
+/// white key (pianocrop's own error on the real clips is within 3 pixels).
+pub const DEFAULT_MAX_SHIFT: f32 = 9.0;
+
+#[cfg(test)]
+impl Augment {
+    /// Crop error, light, blur and noise as the shipped model was trained with.
+    pub const BASIC: Augment = Augment {
+        keys: false,
+        max_shift: DEFAULT_MAX_SHIFT,
+    };
 }
 
 /// The same random change to all frames of a window (and to the keyboard at rest after them,
 /// when the window has it), for a strip as other pianos, rooms, cameras and crops give it.
 pub fn augment(window: &mut [u8], rng: &mut Rng, what: Augment) {
-    let p = Params::random(rng, what == Augment::Keys);
+    let p = Params::random(rng, what);
     apply(window, &p);
 }
 
 /// One window's change.
 #[derive(Clone, Debug)]
 struct Params {
-    /// Shift (pixels) and scale across the keys and along them: crop error of up to 1% of
-    /// the width and 6% of the height, 1% and 8% of scale.
+    /// Shift (pixels) and scale across the keys and along them: crop error of up to
+    /// `max_shift` pixels and 6% of the height, 1% and 8% of scale.
     dx: f32,
     dy: f32,
     sx: f32,
@@ -93,7 +106,8 @@ impl Glare {
 }
 
 impl Params {
-    fn random(rng: &mut Rng, keys: bool) -> Params {
+    fn random(rng: &mut Rng, what: Augment) -> Params {
+        let keys = what.keys;
         let light = light_across(rng);
         let glares = if keys && rng.chance(0.4) {
             let n = if rng.chance(0.3) { 2 } else { 1 };
@@ -102,7 +116,7 @@ impl Params {
             Vec::new()
         };
         Params {
-            dx: rng.range(-9.0, 9.0),
+            dx: rng.range(-what.max_shift, what.max_shift),
             dy: rng.range(-6.0, 6.0),
             sx: 1.0 + rng.range(-0.01, 0.01),
             sy: 1.0 + rng.range(-0.08, 0.08),
@@ -333,10 +347,35 @@ mod tests {
         let mut rng = Rng::new(7);
         for _ in 0..20 {
             let mut w = window();
-            augment(&mut w, &mut rng, Augment::Keys);
+            augment(
+                &mut w,
+                &mut rng,
+                Augment {
+                    keys: true,
+                    ..Augment::BASIC
+                },
+            );
             assert_eq!(w.len(), (FRAMES + 1) * N);
             let mean = w.iter().map(|&v| v as f64).sum::<f64>() / w.len() as f64;
             assert!((40.0..250.0).contains(&mean), "mean {mean}");
         }
+    }
+
+    #[test]
+    fn crop_shift_stays_within_max_shift_and_uses_it() {
+        let mut rng = Rng::new(3);
+        let tight = Augment {
+            max_shift: 3.0,
+            ..Augment::BASIC
+        };
+        let dx: Vec<f32> = (0..500)
+            .map(|_| Params::random(&mut rng, tight).dx)
+            .collect();
+        assert!(dx.iter().all(|d| d.abs() <= 3.0));
+        assert!(dx.iter().any(|d| d.abs() > 2.5));
+        let wide: Vec<f32> = (0..500)
+            .map(|_| Params::random(&mut rng, Augment::BASIC).dx)
+            .collect();
+        assert!(wide.iter().any(|d| d.abs() > 6.0));
     }
 }

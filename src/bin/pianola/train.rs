@@ -66,6 +66,10 @@ pub struct TrainArgs {
     /// shorter, a corner a little off (see models/README.md for what it did).
     #[arg(long, conflicts_with = "no_augment")]
     pub key_augment: bool,
+    /// The largest crop shift of the augmentation, in strip pixels across the keys (a white
+    /// key is 17.3 wide).
+    #[arg(long, default_value_t = crate::augment::DEFAULT_MAX_SHIFT, conflicts_with = "no_augment")]
+    pub max_shift: f32,
     /// Render whole scenes and rectify them as pianocrop does (slower, closer to real use)
     /// instead of rendering the canonical strip.
     #[arg(long)]
@@ -109,11 +113,10 @@ pub fn wants_rest(a: &TrainArgs) -> bool {
 
 /// The random change of training windows the arguments ask for.
 pub fn augmentation(a: &TrainArgs) -> Option<Augment> {
-    match (a.no_augment, a.key_augment) {
-        (true, _) => None,
-        (false, false) => Some(Augment::Basic),
-        (false, true) => Some(Augment::Keys),
-    }
+    (!a.no_augment).then_some(Augment {
+        keys: a.key_augment,
+        max_shift: a.max_shift,
+    })
 }
 
 /// Draws batches: a share from recorded clips (in proportion to length and weight), the

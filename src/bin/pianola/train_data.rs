@@ -126,6 +126,7 @@ pub fn data_record(a: &TrainArgs, rec: &Recorded) -> serde_json::Value {
         "recorded_clips_trained_on": rec.trained_on,
         "real_clips_validated_on_never_trained_on": rec.validated_on,
         "augmentation": !a.no_augment,
-        "key_augmentation": crate::train::augmentation(a) == Some(crate::augment::Augment::Keys),
+        "key_augmentation": crate::train::augmentation(a).is_some_and(|g| g.keys),
+        "max_shift": crate::train::augmentation(a).map(|g| g.max_shift),
     })
 }
