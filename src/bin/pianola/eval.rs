@@ -293,6 +293,17 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             m.precision, m.recall, m.f1
         );
     }
+    println!(
+        "counts: output-note frames TP {} FP {} FN {} (F1 {:.4}); onsets matched at 50 / 100 ms {} / {} of {} estimated, {} reference",
+        notes.true_positives,
+        notes.false_positives,
+        notes.false_negatives,
+        notes.f1,
+        tally.onset[0].matched,
+        tally.onset[1].matched,
+        tally.onset[1].n_estimate,
+        tally.onset[1].n_reference
+    );
     let sweep: Vec<String> = SWEEP
         .iter()
         .zip(&tally.sweep)
