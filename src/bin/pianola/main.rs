@@ -99,3 +99,39 @@ fn run(cli: Cli) -> Result<()> {
         Command::VelocityProbe(a) => velocity::run(&a),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn train_error(args: &[&str]) -> String {
+        let cli = Cli::try_parse_from(args).expect("arguments parse");
+        let Command::Train(a) = cli.command else {
+            panic!("not a train command")
+        };
+        match train::run(&a) {
+            Ok(()) => panic!("train ran"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn train_refuses_a_threshold_that_is_not_a_probability() {
+        for t in ["1.5", "0", "-0.2", "NaN"] {
+            let out = std::env::temp_dir().join("pianola-no-train.safetensors");
+            let threshold = format!("--threshold={t}");
+            let e = train_error(&[
+                "pianola",
+                "train",
+                "--out",
+                out.to_str().unwrap(),
+                &threshold,
+            ]);
+            assert!(
+                e.contains("--threshold") && e.contains("between 0 and 1"),
+                "{e}"
+            );
+            assert!(!out.exists());
+        }
+    }
+}

@@ -101,6 +101,10 @@ pub struct TrainArgs {
     /// Validate on every this many usable strips of the held-apart real clips.
     #[arg(long, default_value_t = 6)]
     pub val_stride: usize,
+    /// Ship this key-down threshold instead of the one chosen on the validation windows
+    /// (e.g. one chosen afterwards on the whole held-out clips through the element chain).
+    #[arg(long)]
+    pub threshold: Option<f32>,
     /// Where decoded strips are cached, so that a second run does not decode again.
     #[arg(long, default_value = "target/strip-cache")]
     pub cache: PathBuf,
@@ -205,6 +209,14 @@ fn record_run(model: &mut Model, run: serde_json::Value, total_steps: u64) {
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
+    if let Some(t) = a
+        .threshold
+        .filter(|t| !(t.is_finite() && *t > 0.0 && *t < 1.0))
+    {
+        return Err(anyhow!(
+            "--threshold {t}: give a probability between 0 and 1, e.g. 0.8"
+        ));
+    }
     if a.threads > 0 {
         tch::set_num_threads(a.threads);
     }
@@ -249,20 +261,29 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     } else {
         &logger.real_val
     };
-    let (thr, onset_thr) = choose_thresholds(&model, pick_on)?;
+    let (chosen, onset_thr) = choose_thresholds(&model, pick_on)?;
+    let thr = a.threshold.unwrap_or(chosen);
     model.meta_mut().threshold = thr;
     model.meta_mut().onset_threshold = onset_thr;
-    println!("thresholds chosen on the validation clips: key down {thr:.2}, onset {onset_thr:.2}");
+    println!(
+        "thresholds chosen on the validation clips: key down {chosen:.2}, onset {onset_thr:.2}"
+    );
+    let how = match a.threshold {
+        Some(t) => format!(
+            "key down {t:.2} as given (the validation windows chose {chosen:.2}), onset {onset_thr:.2}: best frame F1 on the validation clips"
+        ),
+        None => format!(
+            "key down {thr:.2}, onset {onset_thr:.2}: best frame F1 on the validation clips"
+        ),
+    };
+    if a.threshold.is_some() {
+        println!("key down threshold {thr:.2} as given");
+    }
     let (sim, real) = logger.check(&model)?;
     let total = done_before + steps as u64;
     if let Some(o) = run.as_object_mut() {
         o.insert("steps".into(), serde_json::json!(steps));
-        o.insert(
-            "thresholds".into(),
-            serde_json::json!(format!(
-                "key down {thr:.2}, onset {onset_thr:.2}: best frame F1 on the validation clips"
-            )),
-        );
+        o.insert("thresholds".into(), serde_json::json!(how));
         o.extend(scores_record(&sim, real.as_ref()));
     }
     // Replace the in-progress entry of this run with the finished one.
