@@ -39,7 +39,9 @@ SHARED=${PIANOLA_SHARED:-../shared}
 MTA=$SHARED/data/real/mta
 BACH=$SHARED/data/real/bach
 MIDI=$SHARED/data/midi
-P=./target/release/pianola
+# PIANOLA_BIN: a pianola binary to use as it is (e.g. a copy, so that building the source tree
+# while this runs does not change the binary that evaluates it); unset: build it.
+P=${PIANOLA_BIN:-./target/release/pianola}
 DIR=$(dirname "$OUT")
 bach=(--real "video=$BACH/video.mp4,midi=$BACH/performance.mid,scale=1.0010,offset=-6.145,from=0,to=80,weight=4")
 if [ "${NO_BACH:-0}" = 1 ]; then bach=(); fi
@@ -47,7 +49,7 @@ extra=()
 if [ "${KEY_AUGMENT:-1}" = 1 ]; then extra=(--key-augment); fi
 if [ -n "${MAX_SHIFT:-}" ]; then extra+=(--max-shift "$MAX_SHIFT"); fi
 if [ -n "$THRESHOLD" ]; then extra+=(--threshold "$THRESHOLD"); fi
-cargo build --release --bin pianola
+if [ -z "${PIANOLA_BIN:-}" ]; then cargo build --release --bin pianola; fi
 mkdir -p "$DIR"
 
 resume=()

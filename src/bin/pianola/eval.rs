@@ -60,6 +60,35 @@ pub struct EvalArgs {
     ablation: bool,
     #[arg(long, default_value = "eval-out")]
     out_dir: PathBuf,
+    /// Also write each clip's scored frames as NumPy arrays under --out-dir, for analysis
+    /// elsewhere: NAME.probs.npy (frames x 88 key-down probabilities), NAME.onsets.npy
+    /// (onset probabilities, when the model has them), NAME.truth.npy (reference keys down,
+    /// 0/1) and NAME.weights.npy (0 where a key is masked).
+    #[arg(long)]
+    save_probs: bool,
+}
+
+/// A 2-D little-endian NumPy array file (format 1.0) of `rows`, all of one length.
+fn npy<T: Copy>(rows: &[Vec<T>], dtype: &str, bytes: fn(T) -> Vec<u8>) -> Vec<u8> {
+    let cols = rows.first().map_or(0, Vec::len);
+    let mut header = format!(
+        "{{'descr': '{dtype}', 'fortran_order': False, 'shape': ({}, {cols}), }}",
+        rows.len()
+    );
+    // Magic (6) + version (2) + header length (2) + header, padded to 64 with a newline.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for r in rows {
+        for &v in r {
+            out.extend(bytes(v));
+        }
+    }
+    out
 }
 
 /// Totals of one or more scored videos.
@@ -186,6 +215,19 @@ fn score(c: &ClipSpec, a: &EvalArgs, roll2midi: &str, name: &str, tally: &mut Ta
             &key_rows(&prob_frames, t, &weights),
             &ref_rows,
         ));
+    }
+    if a.save_probs {
+        let f32s = |v: f32| v.to_le_bytes().to_vec();
+        let save = |what: &str, data: Vec<u8>| {
+            std::fs::write(a.out_dir.join(format!("{name}.{what}.npy")), data)
+        };
+        save("probs", npy(&prob_frames, "<f4", f32s))?;
+        let onsets: Vec<Vec<f32>> = keep.iter().filter_map(|(_, p)| p.onset.clone()).collect();
+        if onsets.len() == keep.len() {
+            save("onsets", npy(&onsets, "<f4", f32s))?;
+        }
+        save("truth", npy(&ref_rows, "|u1", |b| vec![b as u8]))?;
+        save("weights", npy(&weights, "<f4", f32s))?;
     }
     tally.seconds += secs(times[times.len() - 1] - times[0]);
     let est_all = smf_to_notes(&std::fs::read(&est_mid)?)?;

@@ -16,7 +16,7 @@ use crate::train_check::{Logger, Scores, choose_thresholds};
 use crate::train_data::{data_record, pieces, recorded};
 use crate::trainset::{ClipWindows, Example, WindowSource};
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct TrainArgs {
     /// Weights to write (.safetensors; a .json sidecar and a .log.tsv go beside it).
     #[arg(long, default_value = "models/video2roll.safetensors")]
@@ -49,6 +49,12 @@ pub struct TrainArgs {
     /// Continue from the weights at --out.
     #[arg(long)]
     pub resume: bool,
+    /// Start from these weights (fine-tuning, e.g. on clips of one's own piano) instead of
+    /// from scratch; the net is the file's, --arch is not used. Its training record is kept
+    /// in the new sidecar under "init". With --resume, a fine-tune stopped part-way goes on
+    /// from --out.
+    #[arg(long, conflicts_with = "arch")]
+    pub init: Option<PathBuf>,
     /// Validate every this many steps.
     #[arg(long, default_value_t = 250)]
     pub val_every: usize,
@@ -176,7 +182,7 @@ fn load_or_new(a: &TrainArgs) -> Result<Model> {
     if let Some(dir) = a.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    if a.resume {
+    if a.resume && (a.init.is_none() || a.out.exists()) {
         let m = Model::load(&a.out, DeviceChoice::Auto)?;
         if m.meta().arch != arch {
             return Err(anyhow!(
@@ -186,6 +192,16 @@ fn load_or_new(a: &TrainArgs) -> Result<Model> {
                 arch.name()
             ));
         }
+        return Ok(m);
+    }
+    if let Some(init) = &a.init {
+        let mut m = Model::load(init, DeviceChoice::Auto)
+            .map_err(|e| anyhow!("--init {}: {e}", init.display()))?;
+        let base = std::mem::take(&mut m.meta_mut().training);
+        m.meta_mut().training = serde_json::json!({
+            "steps": 0,
+            "init": { "from": init.display().to_string(), "training": base },
+        });
         return Ok(m);
     }
     let device = gstpianola::model::resolve(DeviceChoice::Auto)?;
@@ -201,14 +217,32 @@ fn record_run(model: &mut Model, run: serde_json::Value, total_steps: u64) {
         .cloned()
         .unwrap_or_default();
     history.push(run.clone());
-    model.meta_mut().training = serde_json::json!({
+    let mut training = serde_json::json!({
         "steps": total_steps,
         "last": run,
         "history": history,
     });
+    if let (Some(init), Some(o)) = (prev.get("init"), training.as_object_mut()) {
+        o.insert("init".into(), init.clone());
+    }
+    model.meta_mut().training = training;
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
+    // Fine-tuning trains the net of the --init file, with the data that net takes.
+    let with_init;
+    let a = match &a.init {
+        Some(init) => {
+            let m = Model::load(init, DeviceChoice::Auto)
+                .map_err(|e| anyhow!("--init {}: {e}", init.display()))?;
+            with_init = TrainArgs {
+                arch: m.meta().arch.name().to_string(),
+                ..a.clone()
+            };
+            &with_init
+        }
+        None => a,
+    };
     if let Some(t) = a
         .threshold
         .filter(|t| !(t.is_finite() && *t > 0.0 && *t < 1.0))
