@@ -19,12 +19,17 @@ export PIANOLA_SHARED
 PIANOLA_MODEL_DIR ?= $(CURDIR)/models
 export PIANOLA_MODEL_DIR
 
-.PHONY: all setup build release plugin test lint demo bench inspect install model clean
+.PHONY: all setup label-setup build release plugin test lint demo bench inspect install model clean
 
 all: build
 
 setup:
 	@bash scripts/setup.sh
+
+# The workbench's audio transcriber (transkun) for `pianola label`, in .venv-label; the
+# plugin never needs it.
+label-setup:
+	@bash scripts/setup-label.sh
 
 build: setup
 	$(CARGO) build --all-targets

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The domain in plain Rust: no GStreamer, GLib or tensor types. Elements adapt buffers to these.
 
+pub mod align;
 pub mod clip;
 pub mod dataset;
 pub mod geometry;

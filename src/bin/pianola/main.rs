@@ -11,6 +11,7 @@ mod clips;
 mod dataset;
 mod demo;
 mod eval;
+mod label;
 mod outputs;
 mod pipeline;
 mod redub;
@@ -67,6 +68,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Render a MIDI file to a WAV file with a SoundFont.
     Synth(synth::SynthArgs),
+    /// Label a video of a piano from its own sound track (an audio transcriber, aligned with
+    /// the picture): a clip folder to fine-tune the model on that piano with `train --init`.
+    Label(label::LabelArgs),
     /// Measure how much of each note's MIDI velocity a video2roll net's features carry: a
     /// linear probe fitted on some pianists' real clips, scored on pianists held apart.
     VelocityProbe(velocity::VelocityArgs),
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::TrainRefiner(a) => train_refiner::run(&a),
         Command::Eval(a) => eval::run(&a),
         Command::Synth(a) => synth::run(&a),
+        Command::Label(a) => label::run(&a),
         Command::VelocityProbe(a) => velocity::run(&a),
     }
 }

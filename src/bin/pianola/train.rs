@@ -295,7 +295,13 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     } else {
         &logger.real_val
     };
-    let (chosen, onset_thr) = choose_thresholds(&model, pick_on)?;
+    let (mut chosen, mut onset_thr) = choose_thresholds(&model, pick_on)?;
+    if a.init.is_some() && logger.real_val.is_empty() {
+        // A fine-tune with no real clip to check on keeps the thresholds of the net it
+        // started from: renders alone are a poor guide to real video.
+        (chosen, onset_thr) = (model.meta().threshold, model.meta().onset_threshold);
+        println!("no real validation clips: keeping the --init model's thresholds");
+    }
     let thr = a.threshold.unwrap_or(chosen);
     model.meta_mut().threshold = thr;
     model.meta_mut().onset_threshold = onset_thr;
