@@ -26,6 +26,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +53,8 @@ class Result:
 
     video: Path
     ok: bool
-    seconds: float
+    seconds: float  # wall time of the CLI
+    cpu: float  # its CPU time, user + system
     worker: str
     message: str  # the CLI's error line when it failed
 
@@ -76,17 +79,42 @@ def redub_one(job: Job, pianola: str, extra: tuple[str, ...], threads: int,
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     start = time.monotonic()
     try:
-        run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return Result(job.video, False, time.monotonic() - start, worker,
-                      f"timed out after {timeout:g} s")
+        status, cpu, stderr, timed_out = run_measured(cmd, env, timeout)
     except OSError as e:
-        return Result(job.video, False, time.monotonic() - start, worker,
+        return Result(job.video, False, time.monotonic() - start, 0.0, worker,
                       f"cannot run {pianola}: {e}")
     seconds = time.monotonic() - start
-    if run.returncode == 0:
-        return Result(job.video, True, seconds, worker, "")
-    return Result(job.video, False, seconds, worker, error_line(run.stderr, run.returncode))
+    if timed_out:
+        return Result(job.video, False, seconds, cpu, worker, f"timed out after {timeout:g} s")
+    if status == 0:
+        return Result(job.video, True, seconds, cpu, worker, "")
+    return Result(job.video, False, seconds, cpu, worker, error_line(stderr, status))
+
+
+def run_measured(cmd: list[str], env: dict[str, str],
+                 timeout: float | None) -> tuple[int, float, str, bool]:
+    """Run cmd to its end: (exit status, its CPU seconds (user + system, from wait4, so this
+    child's alone even when tasks share a worker process), its stderr, whether it was killed
+    for the timeout)."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, kill) if timeout else None
+        if timer:
+            timer.start()
+        _, wait_status, usage = os.wait4(proc.pid, 0)
+        if timer:
+            timer.cancel()
+        proc.returncode = status = os.waitstatus_to_exitcode(wait_status)
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    return status, usage.ru_utime + usage.ru_stime, stderr, killed.is_set()
 
 
 def error_line(stderr: str, status: int) -> str:
@@ -130,6 +158,10 @@ def plan(videos: list[Path], out_dir: Path, suffix: str, midi: bool) -> list[Job
     return jobs
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description="Re-dub piano videos on a Dask cluster, one `pianola redub` per video.",
@@ -151,7 +183,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="libtorch threads per task, via OMP_NUM_THREADS (default 1: one "
                          "task per core; 0 leaves the workers' environment alone)")
     ap.add_argument("--timeout", type=float, metavar="S",
-                    help="give up on a video after S seconds (default: no limit)")
+                    help="give up on a video after S seconds (default: no limit); the killed "
+                         "run may leave its .NAME.partial-PID file in the output folder")
     extra: list[str] = []
     if "--" in argv:
         i = argv.index("--")
@@ -191,8 +224,8 @@ def main(argv: list[str]) -> int:
         cluster = None
         client = Client(args.scheduler)
     workers = len(client.scheduler_info()["workers"])
-    print(f"cluster {client.scheduler.address}: {workers} workers "
-          f"(up in {time.monotonic() - t0:.1f} s); {len(todo)} videos to do, "
+    print(f"cluster {client.scheduler.address}: {plural(workers, 'worker')} "
+          f"(up in {time.monotonic() - t0:.1f} s); {plural(len(todo), 'video')} to do, "
           f"{skipped} skipped", flush=True)
 
     start = time.monotonic()
@@ -205,9 +238,10 @@ def main(argv: list[str]) -> int:
             r: Result = fut.result()
             results.append(r)
             if r.ok:
-                print(f"ok      {r.video.name} in {r.seconds:.1f} s on {r.worker}", flush=True)
+                print(f"ok      {r.video.name} in {r.seconds:.1f} s (CPU {r.cpu:.1f} s) on {r.worker}",
+                      flush=True)
             else:
-                print(f"FAILED  {r.video.name} in {r.seconds:.1f} s on {r.worker}: "
+                print(f"FAILED  {r.video.name} in {r.seconds:.1f} s (CPU {r.cpu:.1f} s) on {r.worker}: "
                       f"{r.message}", flush=True)
     finally:
         client.close()
@@ -219,7 +253,8 @@ def main(argv: list[str]) -> int:
     failed = [r for r in results if not r.ok]
     rate = done / (wall / 60) if wall > 0 and done else 0.0
     print(f"summary: {done} done, {len(failed)} failed, {skipped} skipped of {len(jobs)} "
-          f"videos; wall {wall:.1f} s on {workers} workers, {rate:.2f} videos/min")
+          f"videos; wall {wall:.1f} s on {plural(workers, 'worker')}, {rate:.2f} videos/min; "
+          f"CPU {sum(r.cpu for r in results):.1f} s in the CLI runs")
     for r in failed:
         print(f"failed: {r.video}: {r.message}")
     return 1 if failed else 0
