@@ -22,6 +22,7 @@ every video is done, 1 when any failed, 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import subprocess
@@ -217,8 +218,10 @@ def main(argv: list[str]) -> int:
 
     t0 = time.monotonic()
     if args.local is not None:
+        # Quiet worker logs: the nannies' shutdown races print tracebacks that are no failure;
+        # a task's own failure comes back to the driver as its exception.
         cluster = LocalCluster(n_workers=args.local, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=None, silence_logs=logging.CRITICAL)
         client = Client(cluster)
     else:
         cluster = None
@@ -231,18 +234,21 @@ def main(argv: list[str]) -> int:
     start = time.monotonic()
     results: list[Result] = []
     try:
-        futures = [client.submit(redub_one, j, pianola, args.extra, args.threads,
-                                 args.timeout, key=f"redub-{j.video.stem}-{i}", pure=False)
-                   for i, j in enumerate(todo)]
+        futures = {client.submit(redub_one, j, pianola, args.extra, args.threads,
+                                 args.timeout, key=f"redub-{j.video.stem}-{i}", pure=False): j
+                   for i, j in enumerate(todo)}
         for fut in as_completed(futures):
-            r: Result = fut.result()
+            try:
+                r: Result = fut.result()
+            except Exception as e:  # the task itself failed, e.g. its worker died too often
+                r = Result(futures[fut].video, False, 0.0, 0.0, "?",
+                           f"task failed: {type(e).__name__}: {e}")
             results.append(r)
+            how = f"{r.video.name} in {r.seconds:.1f} s (CPU {r.cpu:.1f} s) on {r.worker}"
             if r.ok:
-                print(f"ok      {r.video.name} in {r.seconds:.1f} s (CPU {r.cpu:.1f} s) on {r.worker}",
-                      flush=True)
+                print(f"ok      {how}", flush=True)
             else:
-                print(f"FAILED  {r.video.name} in {r.seconds:.1f} s (CPU {r.cpu:.1f} s) on {r.worker}: "
-                      f"{r.message}", flush=True)
+                print(f"FAILED  {how}: {r.message}", flush=True)
     finally:
         client.close()
         if cluster is not None:
