@@ -226,8 +226,12 @@ def main(argv: list[str]) -> int:
     else:
         cluster = None
         client = Client(args.scheduler)
-    workers = len(client.scheduler_info()["workers"])
-    print(f"cluster {client.scheduler.address}: {plural(workers, 'worker')} "
+    info = client.scheduler_info()["workers"]
+    # A worker process runs as many tasks at once as it has threads.
+    threads = sum(w.get("nthreads", 1) for w in info.values())
+    workers = plural(len(info), "worker") + (f" with {threads} threads" if threads != len(info)
+                                             else "")
+    print(f"cluster {client.scheduler.address}: {workers} "
           f"(up in {time.monotonic() - t0:.1f} s); {plural(len(todo), 'video')} to do, "
           f"{skipped} skipped", flush=True)
 
@@ -259,7 +263,7 @@ def main(argv: list[str]) -> int:
     failed = [r for r in results if not r.ok]
     rate = done / (wall / 60) if wall > 0 and done else 0.0
     print(f"summary: {done} done, {len(failed)} failed, {skipped} skipped of {len(jobs)} "
-          f"videos; wall {wall:.1f} s on {plural(workers, 'worker')}, {rate:.2f} videos/min; "
+          f"videos; wall {wall:.1f} s on {workers}, {rate:.2f} videos/min; "
           f"CPU {sum(r.cpu for r in results):.1f} s in the CLI runs")
     for r in failed:
         print(f"failed: {r.video}: {r.message}")
