@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MPL-2.0
 # Pianola: one-command setup, build, test, demo and benchmarks on Debian 12.
 #
-#   make test    install what is missing (apt, libtorch, SoundFonts), then fmt, clippy, tests
+#   make test    install what is missing (apt, libtorch, SoundFonts, Dask), then fmt, clippy, tests
 #   make demo    render the built-in piece to demo-out/
 #   make bench   print speed figures
 #   make install the plugin, the model and the CLI for this user (~/.local), found by
@@ -19,7 +19,7 @@ export PIANOLA_SHARED
 PIANOLA_MODEL_DIR ?= $(CURDIR)/models
 export PIANOLA_MODEL_DIR
 
-.PHONY: all setup label-setup build release plugin test lint demo bench inspect install model clean
+.PHONY: all setup label-setup cluster-setup build release plugin test lint demo bench inspect install model clean
 
 all: build
 
@@ -30,6 +30,10 @@ setup:
 # plugin never needs it.
 label-setup:
 	@bash scripts/setup-label.sh
+
+# Dask for the cluster batch (cluster/redub_dask.py, tests/cluster.rs) in .venv-cluster.
+cluster-setup: setup
+	@bash scripts/setup-cluster.sh
 
 build: setup
 	$(CARGO) build --all-targets
@@ -48,7 +52,7 @@ lint: setup
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --lib --no-default-features -- -D warnings
 
-test: lint
+test: lint cluster-setup
 	$(CARGO) test
 
 demo: release
