@@ -489,3 +489,41 @@ fn a_keyboard_re_lock_does_not_strike_held_keys_again() {
         "across a re-lock the key is held"
     );
 }
+
+#[test]
+fn onset_gate_drops_keys_lit_up_without_a_strike() {
+    init();
+    // Key 40 struck (onset at its first frame) and held; key 50 lit up for 10 frames with no
+    // onset at all, as glare or a passing hand light a key on a piano the model never saw.
+    let frames: Vec<ProbFrame> = (0..40)
+        .map(|i| {
+            let mut frame = vec![0.0f32; 88];
+            let mut onset = vec![0.0f32; 88];
+            if (5..20).contains(&i) {
+                frame[40] = 0.95;
+            }
+            if i == 5 {
+                onset[40] = 0.9;
+            }
+            if (22..32).contains(&i) {
+                frame[50] = 0.95;
+            }
+            ProbFrame {
+                frame,
+                onset: Some(onset),
+            }
+        })
+        .collect();
+    let pitches = |props: &str| {
+        let mut p: Vec<u8> = transcribe(&frames, true, props)
+            .iter()
+            .map(|n| n.pitch)
+            .collect();
+        p.sort();
+        p
+    };
+    // On by default: only the struck key.
+    assert_eq!(pitches(""), vec![21 + 40]);
+    assert_eq!(pitches("onset-gate=0.3"), vec![21 + 40]);
+    assert_eq!(pitches("onset-gate=0"), vec![21 + 40, 21 + 50]);
+}

@@ -10,7 +10,12 @@
 //!    a new one), and may also start a note whose frame probability is only above the lower
 //!    hysteresis bound; a key that drops out for at most `max_dropout` frames and comes back
 //!    without an onset is taken as held all along (a flicker of the model, not a release);
-//! 3. notes shorter than `min_frames` frames are dropped.
+//! 3. notes shorter than `min_frames` frames are dropped;
+//! 4. with `onset_gate` (and an onset channel), a key that goes down with no onset of at least
+//!    that probability in the frames around it (three before, one after) makes no note,
+//!    unless it is the same key coming back within `gate_hold` frames of its last note's end
+//!    (a held note the model lost for a moment). On a piano the model has not seen, most of
+//!    its false notes are keys lit up by glare or a passing hand, with no strike in them.
 //!
 //! A frame leaves the tracker once its decision is final: the look-ahead is
 //! `radius + min_frames + max_dropout - 1` frames ([`NoteTracker::latency_frames`]).
@@ -52,7 +57,17 @@ pub struct TrackerParams {
     pub smoothing_sigma: f32,
     /// Velocity of every note.
     pub velocity: u8,
+    /// A note must start with an onset probability of at least this in the frames around its
+    /// first (see the module doc); 0 turns the gate off. Ignored without an onset channel.
+    pub onset_gate: f32,
+    /// Frames after a key's last note during which the key may go down again without an
+    /// onset (the gate lets it through).
+    pub gate_hold: usize,
 }
+
+/// Frames before a key goes down in which an onset opens the gate (the onset channel often
+/// fires a frame or two before the key-down probability crosses its threshold).
+const GATE_BEFORE: usize = 3;
 
 impl Default for TrackerParams {
     fn default() -> Self {
@@ -64,6 +79,8 @@ impl Default for TrackerParams {
             onset_threshold: 0.5,
             smoothing_sigma: 0.0,
             velocity: 100,
+            onset_gate: 0.0,
+            gate_hold: 12,
         }
     }
 }
@@ -108,6 +125,16 @@ impl TrackerParams {
         if self.velocity == 0 || self.velocity > 127 {
             return err("velocity", self.velocity as f64, "must be in 1..=127");
         }
+        if !(self.onset_gate >= 0.0 && self.onset_gate <= 1.0) {
+            return err("onset_gate", self.onset_gate as f64, "must be in [0, 1]");
+        }
+        if self.gate_hold > 1000 {
+            return err(
+                "gate_hold",
+                self.gate_hold as f64,
+                "must be at most 1000 frames",
+            );
+        }
         Ok(())
     }
 
@@ -150,6 +177,8 @@ pub struct TrackedFrame {
 struct Candidate {
     start: u64,
     end: Option<u64>,
+    /// Through the onset gate (always, when there is none).
+    open: bool,
 }
 
 /// Streaming converter: push probability frames, get final frames with note events.
@@ -180,6 +209,11 @@ pub struct NoteTracker {
     last_end: Nanos,
     /// Frames `[from, to)` around a jump of the picture: keys down stay down.
     hold: Option<(u64, u64)>,
+    /// Onset probabilities of the last `GATE_BEFORE + 1` frames through stage 2 (oldest
+    /// first), for the onset gate.
+    recent_onsets: VecDeque<Vec<f32>>,
+    /// Per key: where its last note through the gate ended.
+    last_open_end: Vec<Option<u64>>,
 }
 
 impl NoteTracker {
@@ -215,6 +249,8 @@ impl NoteTracker {
             sounding: vec![false; keys],
             last_end: 0,
             hold: None,
+            recent_onsets: VecDeque::new(),
+            last_open_end: vec![None; keys],
         })
     }
 
@@ -324,17 +360,42 @@ impl NoteTracker {
                 *acc += w * v;
             }
         }
-        let onset: Option<Vec<bool>> = get(i as i64).onset.as_ref().map(|o| {
+        let onset_p = get(i as i64).onset.clone();
+        let onset: Option<Vec<bool>> = onset_p.as_ref().map(|o| {
             o.iter()
                 .map(|&v| v >= self.params.onset_threshold)
                 .collect()
         });
+        let gate = self.params.onset_gate;
+        let gating = gate > 0.0 && onset_p.is_some();
+        if let Some(o) = onset_p.filter(|_| gating) {
+            self.recent_onsets.push_back(o);
+            while self.recent_onsets.len() > GATE_BEFORE + 1 {
+                self.recent_onsets.pop_front();
+            }
+        }
+        // How far after a key goes down an onset may still open the gate: what the
+        // decision look-ahead allows, at most one frame.
+        let after = (self.params.decision_frames() as u64)
+            .saturating_sub(1)
+            .min(1);
         let on_thr = self.params.threshold;
         let off_thr = self.params.threshold - self.params.hysteresis;
         let max_dropout = self.params.max_dropout as u64;
         let holding = self.hold.is_some_and(|(from, to)| (from..to).contains(&i));
         for k in 0..keys {
             let rising = !holding && onset.as_ref().is_some_and(|o| o[k] && !self.prev_onset[k]);
+            let struck =
+                !gating || holding || rising || self.recent_onsets.iter().any(|o| o[k] >= gate);
+            if gating
+                && struck
+                && let Some(c) = self.candidates[k].back_mut()
+                && !c.open
+                && i <= c.start + after
+            {
+                // The strike came just after the key went down.
+                c.open = true;
+            }
             if self.down[k] {
                 if p[k] < off_thr {
                     let since = *self.low_since[k].get_or_insert(i);
@@ -352,14 +413,18 @@ impl NoteTracker {
                         self.candidates[k].push_back(Candidate {
                             start: i,
                             end: None,
+                            open: true,
                         });
                     }
                 }
             } else if p[k] >= on_thr || (rising && p[k] >= off_thr) {
                 self.down[k] = true;
+                let back_soon =
+                    self.last_open_end[k].is_some_and(|e| i <= e + self.params.gate_hold as u64);
                 self.candidates[k].push_back(Candidate {
                     start: i,
                     end: None,
+                    open: struck || back_soon,
                 });
             }
             if let Some(o) = &onset {
@@ -382,6 +447,9 @@ impl NoteTracker {
             && last.end.is_none()
         {
             last.end = Some(at);
+            if last.open {
+                self.last_open_end[k] = Some(at);
+            }
         }
     }
 
@@ -402,7 +470,8 @@ impl NoteTracker {
                     c.pop_front();
                 }
                 let kept = c.front().is_some_and(|n| {
-                    n.start <= j
+                    n.open
+                        && n.start <= j
                         && match n.end {
                             Some(e) => e - n.start >= m,
                             // Down frames so far; a dip still undecided does not count.
@@ -558,6 +627,69 @@ mod tests {
         assert_eq!(
             notes_across_jump(&p, &o, Some(3)),
             vec![Note::new(60, 0, 240 * MSECOND, 100)]
+        );
+    }
+
+    /// Notes of one key with an onset channel, through the onset gate at 0.5.
+    fn gated(p: &[f32], o: &[f32], gate: f32) -> Vec<Note> {
+        let f: Vec<ProbFrame> = p
+            .iter()
+            .zip(o)
+            .map(|(&p, &o)| ProbFrame {
+                frame: vec![p],
+                onset: Some(vec![o]),
+            })
+            .collect();
+        let times = constant_rate_times(f.len(), 25, 1);
+        let params = TrackerParams {
+            onset_gate: gate,
+            gate_hold: 5,
+            min_frames: 2,
+            ..params(2, 0.0)
+        };
+        roll_to_notes(&f, &times, layout(1, true), params).unwrap()
+    }
+
+    #[test]
+    fn the_onset_gate_keeps_struck_keys_and_drops_keys_only_lit_up() {
+        let ms = |f: u64| f * 40 * MSECOND;
+        // Lit up for four frames with no strike (glare, a passing hand): no note when gated.
+        let p = [0.0, 0.9, 0.9, 0.9, 0.9, 0.0, 0.0, 0.0];
+        let o = [0.0; 8];
+        assert_eq!(gated(&p, &o, 0.0), vec![Note::new(60, ms(1), ms(5), 100)]);
+        assert_eq!(gated(&p, &o, 0.5), vec![]);
+        // A strike up to three frames before the key goes down, or one after, opens it.
+        for at in [0, 1, 2] {
+            let mut o = [0.0; 8];
+            o[at] = 0.8;
+            assert_eq!(gated(&p, &o, 0.5).len(), 1, "onset at frame {at}");
+        }
+        // Two frames after is too late for the frames before it: the note starts at the
+        // strike (a re-strike of the key held down).
+        let mut late = [0.0; 8];
+        late[3] = 0.8;
+        assert_eq!(
+            gated(&p, &late, 0.5),
+            vec![Note::new(60, ms(3), ms(5), 100)]
+        );
+        // A strike weaker than the gate does not open it.
+        let weak = [0.0, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(gated(&p, &weak, 0.5), vec![]);
+        // A struck note that the model loses for a few frames comes back without a strike:
+        // both parts kept (within gate_hold of its end), a part long after is not.
+        let p = [
+            0.0, 0.9, 0.9, 0.9, 0.0, 0.0, 0.9, 0.9, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9,
+            0.9, 0.9, 0.0,
+        ];
+        let mut o = [0.0; 20];
+        o[1] = 0.9;
+        let notes = gated(&p, &o, 0.5);
+        assert_eq!(
+            notes,
+            vec![
+                Note::new(60, ms(1), ms(4), 100),
+                Note::new(60, ms(6), ms(9), 100)
+            ]
         );
     }
 

@@ -29,6 +29,12 @@ const DEFAULT_HYSTERESIS: f32 = 0.1;
 const DEFAULT_MIN_NOTE_DURATION_MS: u32 = 60;
 const DEFAULT_MAX_DROPOUT_MS: u32 = 40;
 const DEFAULT_ONSET_THRESHOLD: f32 = 0.5;
+/// A note must start with a strike: an onset probability of at least this around its start
+/// (0: off). See core::transcribe.
+const DEFAULT_ONSET_GATE: f32 = 0.3;
+/// How long after a key's last note it may go down again without a strike (a held note the
+/// model lost for a moment).
+const GATE_HOLD_MS: u32 = 500;
 const DEFAULT_SMOOTHING: f32 = 0.0;
 const DEFAULT_VELOCITY: u32 = 100;
 const DEFAULT_TAIL_MS: u32 = 1000;
@@ -78,6 +84,7 @@ struct Settings {
     min_note_duration_ms: u32,
     max_dropout_ms: u32,
     onset_threshold: f32,
+    onset_gate: f32,
     smoothing: f32,
     velocity: u32,
     tail_ms: u32,
@@ -99,6 +106,7 @@ impl Default for Settings {
             min_note_duration_ms: DEFAULT_MIN_NOTE_DURATION_MS,
             max_dropout_ms: DEFAULT_MAX_DROPOUT_MS,
             onset_threshold: DEFAULT_ONSET_THRESHOLD,
+            onset_gate: DEFAULT_ONSET_GATE,
             smoothing: DEFAULT_SMOOTHING,
             velocity: DEFAULT_VELOCITY,
             tail_ms: DEFAULT_TAIL_MS,
@@ -132,6 +140,8 @@ impl Settings {
             onset_threshold: self.onset_threshold,
             smoothing_sigma: self.smoothing,
             velocity: self.velocity.clamp(1, 127) as u8,
+            onset_gate: self.onset_gate,
+            gate_hold: (frames(GATE_HOLD_MS) + 1e-6).floor().min(1000.0) as usize,
         }
     }
 }
@@ -812,6 +822,14 @@ impl ObjectImpl for Roll2Midi {
                     .default_value(DEFAULT_ONSET_THRESHOLD)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecFloat::builder("onset-gate")
+                    .nick("Onset gate")
+                    .blurb("A key that goes down makes a note only with an onset probability of at least this within three frames before and one after (or when it comes back within 0.5 s of its last note); 0 = off. Cuts false notes of keys lit up by glare or a passing hand on pianos the model has not seen; needs a roll with an onset channel")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_ONSET_GATE)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecFloat::builder("smoothing")
                     .nick("Smoothing")
                     .blurb("Gaussian smoothing over time, sigma in frames (0 = off); adds ceil(3 sigma) frames of latency")
@@ -896,6 +914,7 @@ impl ObjectImpl for Roll2Midi {
                 s.onset_threshold = value.get().expect("type checked upstream");
                 s.onset_threshold_set = true;
             }
+            "onset-gate" => s.onset_gate = value.get().expect("type checked upstream"),
             "smoothing" => s.smoothing = value.get().expect("type checked upstream"),
             "velocity" => s.velocity = value.get().expect("type checked upstream"),
             "tail" => s.tail_ms = value.get().expect("type checked upstream"),
@@ -925,6 +944,7 @@ impl ObjectImpl for Roll2Midi {
             "min-note-duration" => s.min_note_duration_ms.to_value(),
             "max-dropout" => s.max_dropout_ms.to_value(),
             "onset-threshold" => s.onset_threshold.to_value(),
+            "onset-gate" => s.onset_gate.to_value(),
             "smoothing" => s.smoothing.to_value(),
             "velocity" => s.velocity.to_value(),
             "tail" => s.tail_ms.to_value(),
