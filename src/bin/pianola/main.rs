@@ -14,6 +14,8 @@ mod eval;
 mod outputs;
 mod pipeline;
 mod redub;
+mod redub_batch;
+mod redub_scan;
 mod render;
 mod sim;
 mod synth;
