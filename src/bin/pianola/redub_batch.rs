@@ -69,8 +69,14 @@ pub fn run(a: &RedubArgs) -> Result<()> {
         for (v, why) in &failed {
             println!("failed  {}: {why}", v.input.display());
         }
+        let how = if todo.is_empty() {
+            String::new()
+        } else {
+            let s = if threads == 1 { "" } else { "s" };
+            format!(" ({jobs} at once, {threads} libtorch thread{s} each)")
+        };
         println!(
-            "{}: {} done, {} failed, {} skipped, in {:.1} s (--jobs {jobs}, libtorch threads per job: {threads})",
+            "{}: {} done, {} failed, {} skipped, in {:.1} s{how}",
             count(videos.len()),
             todo.len() - failed.len(),
             failed.len(),
@@ -109,7 +115,7 @@ fn run_jobs(a: &RedubArgs, todo: &[&Video], jobs: usize, threads: u32) -> Result
     };
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% ETA {eta} {msg}",
+            "{spinner} [{elapsed_precise}] {bar:24} {percent:>3}% ETA {eta} {wide_msg}",
         )?
         .progress_chars("=> "),
     );
@@ -173,10 +179,16 @@ fn run_jobs(a: &RedubArgs, todo: &[&Video], jobs: usize, threads: u32) -> Result
                 .iter()
                 .map(|(i, share)| format!("{} {:.0}%", file_name(&todo[*i].input), share * 100.0))
                 .collect();
+            let failures = if failed > 0 {
+                format!(" ({failed} failed)")
+            } else {
+                String::new()
+            };
             bar.set_message(format!(
-                "{done} done, {failed} failed, {} to go; {}",
-                todo.len() - done - failed,
-                now.join(", ")
+                "{}/{}{failures} {}",
+                done + failed,
+                todo.len(),
+                now.join(" ")
             ));
         }
     });
