@@ -30,6 +30,11 @@ mod roll2midi;
 mod video2roll;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // Where the default models are looked for depends on where the plugin lives (its build
+    // tree's models/); registered statically, it lives in the executable.
+    if let Some(file) = plugin.filename().or_else(|| std::env::current_exe().ok()) {
+        model::set_module_file(file);
+    }
     roll2midi::register(plugin)?;
     midisynth::register(plugin)?;
     midienc::register(plugin)?;

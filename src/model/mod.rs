@@ -91,6 +91,44 @@ mod tests {
             assert!(resolve(DeviceChoice::Cuda(0)).is_err());
         }
     }
+
+    #[test]
+    fn a_plugin_in_its_build_tree_finds_the_trees_models_and_an_installed_one_does_not() {
+        let d = std::env::temp_dir().join(format!("pianola-tree-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let tree = d.join("clone");
+        for sub in [
+            "target/release/deps",
+            "target/plugin/release",
+            "models",
+            "share/gstreamer-1.0/plugins",
+        ] {
+            std::fs::create_dir_all(tree.join(sub)).expect("dir");
+        }
+        std::fs::write(tree.join("Cargo.toml"), "").expect("write");
+        let so = |sub: &str| {
+            let f = tree.join(sub).join("libgstpianola.so");
+            std::fs::write(&f, "").expect("write");
+            f
+        };
+        let models = std::fs::canonicalize(tree.join("models")).expect("canonical");
+        for sub in [
+            "target/release",
+            "target/release/deps",
+            "target/plugin/release",
+        ] {
+            assert_eq!(source_tree_models(&so(sub)), Some(models.clone()), "{sub}");
+        }
+        // Through a symlink to the built file, as a plugin folder may hold it.
+        let link = d.join("libgstpianola.so");
+        std::os::unix::fs::symlink(so("target/release"), &link).expect("symlink");
+        assert_eq!(source_tree_models(&link), Some(models));
+        // Installed (copied out of target/), or a target/ folder that is no source tree.
+        assert_eq!(source_tree_models(&so("share/gstreamer-1.0/plugins")), None);
+        std::fs::remove_file(tree.join("Cargo.toml")).expect("remove");
+        assert_eq!(source_tree_models(&so("target/release")), None);
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
 
 /// The nets this crate can load, by name.
@@ -480,11 +518,37 @@ fn audeo_net(p: &tch::nn::Path, keys: i64) -> audeo::AudeoNet {
     audeo::AudeoNet::new(p, keys)
 }
 
+/// The plugin's own file (or, registered statically, the executable it is linked into),
+/// recorded at plugin_init for [`search_paths`].
+static MODULE_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Record where the plugin was loaded from (the first call wins).
+pub(crate) fn set_module_file(file: std::path::PathBuf) {
+    let _ = MODULE_FILE.set(file);
+}
+
+/// `<root>/models` when `module` (symlinks resolved) was built in the source tree `<root>`:
+/// it sits in `<root>/target/<profile>/` (`make release`), `<root>/target/<profile>/deps/`
+/// (`cargo test`) or `<root>/target/<dir>/<profile>/` (`make plugin`), and `<root>` holds a
+/// Cargo.toml. An installed plugin (`make install` copies it out of the tree) has none.
+pub fn source_tree_models(module: &std::path::Path) -> Option<std::path::PathBuf> {
+    let real = std::fs::canonicalize(module).ok()?;
+    real.ancestors()
+        .skip(1)
+        .take(3)
+        .filter(|d| d.file_name().is_some_and(|n| n == "target"))
+        .filter_map(std::path::Path::parent)
+        .find(|root| root.join("Cargo.toml").is_file())
+        .map(|root| root.join("models"))
+}
+
 /// Where a shipped model file is looked for, in order: the file named by the environment
-/// variable `env`, the folder `$PIANOLA_MODEL_DIR` (the Makefile points it at the source
-/// tree's `models/` for tests and the workbench), the user's data dir (where `make install`
-/// puts models), then the system's data dirs. An installed plugin never looks in the tree it
-/// was built from.
+/// variable `env`, the folder `$PIANOLA_MODEL_DIR`, the `models/` folder of the source tree
+/// the plugin was built in when it is loaded from that tree's `target/` (so the README's
+/// `GST_PLUGIN_PATH=$PWD/target/release gst-launch-1.0 ...` works after `make release`), the
+/// user's data dir (where `make install` puts models), then the system's data dirs. An
+/// installed plugin never looks in the tree it was built from; a plugin in its build tree
+/// prefers that tree's models, made for the code beside them, to installed ones.
 pub fn search_paths(env: &str, file: &str) -> Vec<std::path::PathBuf> {
     use std::path::PathBuf;
     let mut v = Vec::new();
@@ -493,6 +557,9 @@ pub fn search_paths(env: &str, file: &str) -> Vec<std::path::PathBuf> {
     }
     if let Some(d) = std::env::var_os("PIANOLA_MODEL_DIR").filter(|d| !d.is_empty()) {
         v.push(PathBuf::from(d).join(file));
+    }
+    if let Some(d) = MODULE_FILE.get().and_then(|m| source_tree_models(m)) {
+        v.push(d.join(file));
     }
     let home = std::env::var_os("XDG_DATA_HOME")
         .filter(|d| !d.is_empty())

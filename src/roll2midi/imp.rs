@@ -853,7 +853,7 @@ impl ObjectImpl for Roll2Midi {
                     .build(),
                 glib::ParamSpecString::builder("refiner")
                     .nick("Refiner")
-                    .blurb("mode=learned: refiner weights (.safetensors with its .json sidecar); default: the installed roll2midi.safetensors")
+                    .blurb("mode=learned: refiner weights (.safetensors with its .json sidecar); default: roll2midi.safetensors found as video2roll finds its model ($PIANOLA_REFINER instead of $PIANOLA_MODEL)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("window")

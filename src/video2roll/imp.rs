@@ -559,7 +559,7 @@ impl ObjectImpl for Video2Roll {
             vec![
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
-                    .blurb("Weights (.safetensors, with its .json sidecar); unset: the installed default ($PIANOLA_MODEL, then video2roll.safetensors in $PIANOLA_MODEL_DIR, then pianola/models/ under $XDG_DATA_HOME and $XDG_DATA_DIRS)")
+                    .blurb("Weights (.safetensors, with its .json sidecar); unset: the installed default ($PIANOLA_MODEL, then video2roll.safetensors in $PIANOLA_MODEL_DIR, in models/ of the source tree when the plugin is loaded from its target/, then in pianola/models/ under $XDG_DATA_HOME and $XDG_DATA_DIRS)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("device")

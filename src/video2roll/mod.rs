@@ -16,8 +16,9 @@
 //!
 //! The net runs through libtorch on the CPU or, when present, CUDA (`device`). The `model`
 //! property names a `.safetensors` file with its `.json` sidecar; unset, the installed
-//! default is looked up (`$PIANOLA_MODEL`, then `pianola/models/video2roll.safetensors` under
-//! the XDG data dirs, then the source tree's `models/`).
+//! default is looked up (`$PIANOLA_MODEL`, then `video2roll.safetensors` in
+//! `$PIANOLA_MODEL_DIR`, in the `models/` of the source tree when the plugin is loaded from
+//! its `target/`, then in `pianola/models/` under the XDG data dirs).
 //!
 //! ```text
 //! gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! pianocrop ! video2roll ! roll2midi ! midisynth ! wavenc ! filesink location=out.wav

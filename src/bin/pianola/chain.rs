@@ -61,6 +61,9 @@ pub struct RedubOptions {
     pub roll2midi: String,
     /// Return video2roll's key-down probabilities in the summary (for scoring).
     pub keep_probabilities: bool,
+    /// video2roll's CPU threads; 0: libtorch's default (every core). libtorch's count is
+    /// process-wide: pipelines running side by side must all ask for the same.
+    pub threads: u32,
 }
 
 /// The container for an output path, from its extension.

@@ -127,6 +127,9 @@ pub fn build_transcription(
     if let Some(m) = &opts.model {
         v2r.set_property("model", m.to_string_lossy().to_string());
     }
+    if opts.threads > 0 {
+        v2r.set_property("threads", opts.threads);
+    }
     let tee = element("tee")?;
     chain.extend([crop, v2r, tee.clone()]);
     b.add(&chain)?;

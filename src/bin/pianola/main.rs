@@ -15,6 +15,8 @@ mod label;
 mod outputs;
 mod pipeline;
 mod redub;
+mod redub_batch;
+mod redub_scan;
 mod render;
 mod sim;
 mod synth;
@@ -44,7 +46,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Give a silent piano video its music back: the video with a generated audio track,
-    /// and/or the audio as WAV, the notes as MIDI, a piano-roll picture.
+    /// and/or the audio as WAV, the notes as MIDI, a piano-roll picture. With --out-dir,
+    /// many videos and folders of videos, resumable.
     Redub(redub::RedubArgs),
     /// Render the built-in piece (Bach, Prelude in C, BWV 846) as a silent pianosim video,
     /// re-dub it, and score the transcription against the notes it was rendered from.

@@ -31,6 +31,9 @@ fn bus_error(e: &gst::message::Error) -> anyhow::Error {
                 .to_string()
         })
         .filter(|d| !d.is_empty() && !d.contains("Panicked") && d.lines().count() == 1)
+        // Only GStreamer's source location ("gsttypefindelement.c(1186): ... /GstPipeline:..."),
+        // nothing said: no use to the user.
+        .filter(|d| !(d.contains(".c(") && d.contains("/GstPipeline:")))
         .map(|d| format!(" ({d})"))
         .unwrap_or_default();
     anyhow!("{from}: {}{detail}", e.error())

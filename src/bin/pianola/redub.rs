@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MPL-2.0
 //! `pianola redub`: the video back with generated audio, and/or WAV, MIDI, roll picture.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
 
@@ -9,60 +9,85 @@ use crate::chain::{Container, Redub, RedubOptions, Summary};
 
 #[derive(clap::Args)]
 pub struct RedubArgs {
-    /// The piano video (any format GStreamer decodes), filmed from above.
-    input: PathBuf,
+    /// The piano video (any format GStreamer decodes), filmed from above. With --out-dir:
+    /// any number of videos and folders of videos.
+    #[arg(required = true, value_name = "VIDEO")]
+    pub(crate) inputs: Vec<PathBuf>,
     /// Output: a video (.mp4, .mov, .mkv: the input's video with the new audio) and/or a
     /// .wav (the audio alone). Repeatable.
     #[arg(short, long)]
-    output: Vec<PathBuf>,
+    pub(crate) output: Vec<PathBuf>,
     /// Also write the transcription as a Standard MIDI File.
     #[arg(long)]
-    midi: Option<PathBuf>,
+    pub(crate) midi: Option<PathBuf>,
     /// Also draw the transcription as a piano-roll PNG (probabilities grey, notes amber).
     #[arg(long)]
-    roll_png: Option<PathBuf>,
+    pub(crate) roll_png: Option<PathBuf>,
+    /// Re-dub many videos: the inputs (files, and folders scanned for .mp4 .mov .mkv .webm
+    /// .avi .m4v) each to D/<name>.<format>. Videos whose outputs are all there (and newer
+    /// than the video) are skipped, so a stopped run resumes; a failed video is reported
+    /// and the others go on.
+    #[arg(long, value_name = "D")]
+    pub(crate) out_dir: Option<PathBuf>,
+    /// With --out-dir: what to write for each video, comma-separated: one of mp4, mov, mkv
+    /// (the video with the new audio), and wav, mid (MIDI), png (piano roll).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = ["mp4", "mov", "mkv", "wav", "mid", "png"],
+        default_value = "mp4"
+    )]
+    pub(crate) formats: Vec<String>,
+    /// With --out-dir: videos re-dubbed at once (each job's libtorch gets cores/N threads).
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) jobs: u32,
+    /// With --out-dir: scan folders' sub-folders too (outputs keep the sub-folders).
+    #[arg(short, long)]
+    pub(crate) recursive: bool,
+    /// With --out-dir: re-dub videos whose outputs are already there.
+    #[arg(long)]
+    pub(crate) force: bool,
     /// General MIDI program for the audio (0 = acoustic grand piano, 4 = electric piano,
     /// 19 = church organ, 40 = violin, ...).
     #[arg(long, default_value_t = 0)]
-    instrument: u8,
+    pub(crate) instrument: u8,
     /// SF2 SoundFont (default: FluidR3_GM.sf2 from fluid-soundfont-gm).
     #[arg(long)]
-    soundfont: Option<PathBuf>,
+    pub(crate) soundfont: Option<PathBuf>,
     /// Where the model runs: auto (CUDA when present), cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
-    device: String,
+    pub(crate) device: String,
     /// video2roll weights (default: the installed model).
     #[arg(long)]
-    model: Option<PathBuf>,
+    pub(crate) model: Option<PathBuf>,
     /// The keyboard's corners in the input's pixels, when finding it fails:
     /// "x0,y0,x1,y1,x2,y2,x3,y3" = top-left, top-right, bottom-right, bottom-left.
     #[arg(long, allow_hyphen_values = true)]
-    keyboard: Option<String>,
+    pub(crate) keyboard: Option<String>,
     /// The instrument's number of keys (88, 76, 61, 49), when it is not found or found
     /// wrong (default: detected).
     #[arg(long, value_parser = ["88", "76", "61", "49"])]
-    keys: Option<String>,
+    pub(crate) keys: Option<String>,
     /// Clockwise rotation to a player's view before finding the keyboard: 0, 90, 180
     /// (filmed from the far side), 270; --keyboard corners are in the rotated picture.
     #[arg(long, default_value = "0", value_parser = ["0", "90", "180", "270"])]
-    rotate: String,
+    pub(crate) rotate: String,
     /// Keep the input's own audio as a second track (default: replace it).
     #[arg(long)]
-    keep_audio: bool,
+    pub(crate) keep_audio: bool,
     /// How roll2midi decides the notes: rule-based or learned (see the README's ablation);
     /// default: the element's default.
     #[arg(long, value_parser = ["rule-based", "learned"])]
-    mode: Option<String>,
+    pub(crate) mode: Option<String>,
     /// No progress bar and no summary (errors still go to stderr).
     #[arg(short, long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
 }
 
-fn options(a: &RedubArgs) -> Result<RedubOptions> {
-    let mut o = RedubOptions {
-        input: a.input.clone(),
-        midi_out: a.midi.clone(),
-        roll_png: a.roll_png.clone(),
+/// The options every video shares (no outputs yet).
+pub(crate) fn common_options(a: &RedubArgs, input: &Path) -> Result<RedubOptions> {
+    Ok(RedubOptions {
+        input: input.to_path_buf(),
         program: a.instrument,
         soundfont: a.soundfont.clone(),
         device: a.device.clone(),
@@ -86,6 +111,14 @@ fn options(a: &RedubArgs) -> Result<RedubOptions> {
             .map(|m| format!("mode={m}"))
             .unwrap_or_default(),
         ..Default::default()
+    })
+}
+
+fn options(a: &RedubArgs, input: &Path) -> Result<RedubOptions> {
+    let mut o = RedubOptions {
+        midi_out: a.midi.clone(),
+        roll_png: a.roll_png.clone(),
+        ..common_options(a, input)?
     };
     for out in &a.output {
         let is_wav = out
@@ -154,7 +187,11 @@ pub fn run_with_progress(o: RedubOptions, quiet: bool) -> Result<Summary> {
 }
 
 pub fn run(a: &RedubArgs) -> Result<()> {
-    let o = options(a)?;
+    if a.out_dir.is_some() {
+        return crate::redub_batch::run(a);
+    }
+    let input = single_input(a)?;
+    let o = options(a, input)?;
     let has_video = o.video_out.is_some();
     let summary = run_with_progress(o, a.quiet).map_err(cli_advice)?;
     if !a.quiet {
@@ -175,8 +212,34 @@ pub fn run(a: &RedubArgs) -> Result<()> {
     Ok(())
 }
 
+/// The one video of the single-file form; the batch-only flags refused, naming --out-dir.
+fn single_input(a: &RedubArgs) -> Result<&Path> {
+    let batch_flags = [
+        (a.jobs != 1, "--jobs"),
+        (a.recursive, "--recursive"),
+        (a.force, "--force"),
+        (a.formats != ["mp4"], "--formats"),
+    ];
+    if let Some((_, flag)) = batch_flags.iter().find(|(given, _)| *given) {
+        return Err(anyhow!(
+            "{flag} goes with --out-dir D (many videos, each to D/<name>.<format>)"
+        ));
+    }
+    match a.inputs.as_slice() {
+        [one] if !one.is_dir() => Ok(one),
+        [one] => Err(anyhow!(
+            "{} is a folder: give --out-dir D to re-dub the videos in it",
+            one.display()
+        )),
+        _ => Err(anyhow!(
+            "{} videos given: give --out-dir D to re-dub them all (or one video with -o)",
+            a.inputs.len()
+        )),
+    }
+}
+
 /// An element's advice names its properties; say which flags of `pianola redub` set them.
-fn cli_advice(e: anyhow::Error) -> anyhow::Error {
+pub(crate) fn cli_advice(e: anyhow::Error) -> anyhow::Error {
     let text = e.to_string();
     let mut hints = Vec::new();
     if text.contains("corners=") {
