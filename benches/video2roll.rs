@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-//! video2roll inference speed on this machine's CPU: KeyColumn with the keyboard at rest
+//! video2roll inference speed on each device this machine has (the CPU, and every CUDA GPU
+//! libtorch sees; a line says when there is none): KeyColumn with the keyboard at rest
 //! (shipped), KeyColumn, KeyNet and the Audeo port, frames/s for batches of 1 and 8 (5 x 100 x
 //! 900 windows, and the keyboard at rest for keycolumn-rest), with libtorch's threads; and the
 //! estimate of the keyboard at rest alone (`core::rest`).
@@ -8,8 +9,8 @@ use std::time::Instant;
 
 use gstpianola::model::{Arch, Model, ModelMeta};
 
-fn bench(arch: Arch, batch: usize, seconds: f64) {
-    let model = Model::new(ModelMeta::new(arch), tch::Device::Cpu);
+fn bench(arch: Arch, device: tch::Device, batch: usize, seconds: f64) {
+    let model = Model::new(ModelMeta::new(arch), device);
     let size = model.meta().images() * 100 * 900;
     let windows: Vec<Vec<u8>> = (0..batch)
         .map(|b| (0..size).map(|i| ((i * 31 + b * 7) % 251) as u8).collect())
@@ -22,11 +23,14 @@ fn bench(arch: Arch, batch: usize, seconds: f64) {
         frames += out.len();
     }
     let s = t0.elapsed().as_secs_f64();
+    let on = match device {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        _ => format!("cpu, {} threads", tch::get_num_threads()),
+    };
     println!(
-        "video2roll {:<9} batch {batch}: {:>7.1} frames/s ({} threads)",
+        "video2roll {:<14} batch {batch}: {:>7.1} frames/s ({on})",
         arch.name(),
         frames as f64 / s,
-        tch::get_num_threads()
     );
 }
 
@@ -53,12 +57,22 @@ fn bench_rest(frames: usize) {
 
 fn main() {
     bench_rest(2000);
-    for arch in [Arch::KeyColumnRest, Arch::KeyColumn, Arch::KeyNet] {
-        for b in [1, 8] {
-            bench(arch, b, 4.0);
-        }
+    let gpus = gstpianola::model::cuda_device_count();
+    let mut devices = vec![tch::Device::Cpu];
+    devices.extend((0..gpus).map(tch::Device::Cuda));
+    if gpus == 0 {
+        println!(
+            "video2roll on cuda: no CUDA device here (libtorch sees none; a CUDA build needs `--features cuda` and a CUDA libtorch, see README 'Building with CUDA')"
+        );
     }
-    for b in [1, 8] {
-        bench(Arch::Audeo, b, 8.0);
+    for &device in &devices {
+        for arch in [Arch::KeyColumnRest, Arch::KeyColumn, Arch::KeyNet] {
+            for b in [1, 8] {
+                bench(arch, device, b, 4.0);
+            }
+        }
+        for b in [1, 8] {
+            bench(Arch::Audeo, device, b, 8.0);
+        }
     }
 }
