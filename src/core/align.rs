@@ -57,7 +57,7 @@ pub fn align_notes(
     max_shift: f64,
     step: f64,
 ) -> Result<Alignment, AlignError> {
-    if probs.is_empty() || times.len() != probs.len() || !(fps > 0.0) {
+    if probs.is_empty() || times.len() != probs.len() || fps.is_nan() || fps <= 0.0 {
         return Err(AlignError::NoFrames);
     }
     if !(max_shift >= 0.0 && step > 0.0 && max_shift / step <= 100_000.0) {
