@@ -34,20 +34,9 @@ PINS=(
 venv=.venv-label
 stamp=$venv/.pianola-pins
 
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$p")
-    fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup-label: installing apt packages: ${missing[*]}"
-    "${sudo_cmd[@]}" apt-get update -q
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=scripts/apt.sh
+source scripts/apt.sh
+apt_install setup-label "${APT_PACKAGES[@]}"
 
 # Imports everything the transkun command needs and multiplies on the CPU.
 works() {

@@ -20,20 +20,9 @@ APT_PACKAGES=(
 TORCH_VERSION=2.13.0
 TORCH_PIP=(torch==${TORCH_VERSION} nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85)
 
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$p")
-    fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing apt packages: ${missing[*]}"
-    "${sudo_cmd[@]}" apt-get update -q
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=scripts/apt.sh
+source scripts/apt.sh
+apt_install setup "${APT_PACKAGES[@]}"
 
 venv=.venv-torch
 have_torch() {

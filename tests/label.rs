@@ -66,17 +66,7 @@ fn transcriber(dir: &Path, notes: Option<&Path>) -> PathBuf {
 }
 
 fn label(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pianola"))
-        .arg("label")
-        .args(args)
-        .env_remove("PIANOLA_TRANSCRIBER")
-        .output()
-        .expect("run pianola");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    pianola(&["label"], args, &["PIANOLA_TRANSCRIBER"])
 }
 
 #[test]

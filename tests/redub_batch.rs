@@ -11,17 +11,7 @@ use common::*;
 
 /// Run `pianola redub <args>` on the CPU: (success, stdout, stderr).
 fn redub(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pianola"))
-        .arg("redub")
-        .args(["--device", "cpu"])
-        .args(args)
-        .output()
-        .expect("run pianola");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    pianola(&["redub", "--device", "cpu"], args, &[])
 }
 
 macro_rules! args {

@@ -182,3 +182,23 @@ pub fn short_performance(dir: &std::path::Path, with_audio: bool) -> (PathBuf, P
     .expect("render the short performance");
     (midi, video)
 }
+
+/// Run the `pianola` command: `fixed` then `args`, without the variables `unset`: (success,
+/// stdout, stderr).
+pub fn pianola(
+    fixed: &[&str],
+    args: &[&std::ffi::OsStr],
+    unset: &[&str],
+) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pianola"));
+    cmd.args(fixed).args(args);
+    for v in unset {
+        cmd.env_remove(v);
+    }
+    let out = cmd.output().expect("run pianola");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
