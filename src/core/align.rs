@@ -156,8 +156,8 @@ mod tests {
     use crate::core::notes::retime;
     use crate::core::sim::rng::Rng;
 
-    /// A picture of `notes` at 25 fps: key down where a note covers half the frame or more,
-    /// seen as 0.9 (0.1 up), with noise and some frames wrong.
+    /// A picture of `notes` at 25 fps: key down where a note holds it at the frame's time (as
+    /// labels take it), seen as 0.9 (0.1 up), with noise and some frames wrong.
     fn picture(notes: &[Note], frames: usize, rng: &mut Rng) -> (Vec<Vec<f32>>, Vec<f64>) {
         let times: Vec<f64> = (0..frames).map(|i| i as f64 / 25.0).collect();
         let probs = times
@@ -167,8 +167,8 @@ mod tests {
                     .map(|k| {
                         let down = notes.iter().any(|n| {
                             n.pitch as usize == 21 + k
-                                && (n.start as f64 / 1e9) <= t + 0.02
-                                && (n.end as f64 / 1e9) > t + 0.02
+                                && (n.start as f64 / 1e9) <= t
+                                && (n.end as f64 / 1e9) > t
                         });
                         let wrong = rng.f32() < 0.05;
                         let base = if down != wrong { 0.9 } else { 0.1 };
