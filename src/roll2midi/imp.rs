@@ -85,6 +85,8 @@ struct Settings {
     max_dropout_ms: u32,
     onset_threshold: f32,
     onset_gate: f32,
+    /// Whether onset-gate was set (else it is on in rule-based mode only).
+    onset_gate_set: bool,
     smoothing: f32,
     velocity: u32,
     tail_ms: u32,
@@ -107,6 +109,7 @@ impl Default for Settings {
             max_dropout_ms: DEFAULT_MAX_DROPOUT_MS,
             onset_threshold: DEFAULT_ONSET_THRESHOLD,
             onset_gate: DEFAULT_ONSET_GATE,
+            onset_gate_set: false,
             smoothing: DEFAULT_SMOOTHING,
             velocity: DEFAULT_VELOCITY,
             tail_ms: DEFAULT_TAIL_MS,
@@ -140,7 +143,13 @@ impl Settings {
             onset_threshold: self.onset_threshold,
             smoothing_sigma: self.smoothing,
             velocity: self.velocity.clamp(1, 127) as u8,
-            onset_gate: self.onset_gate,
+            // The refiner, trained on renders, softens onsets: learned mode gates only when
+            // asked to.
+            onset_gate: if self.mode == Mode::Learned && !self.onset_gate_set {
+                0.0
+            } else {
+                self.onset_gate
+            },
             gate_hold: (frames(GATE_HOLD_MS) + 1e-6).floor().min(1000.0) as usize,
         }
     }
@@ -824,7 +833,7 @@ impl ObjectImpl for Roll2Midi {
                     .build(),
                 glib::ParamSpecFloat::builder("onset-gate")
                     .nick("Onset gate")
-                    .blurb("A key that goes down makes a note only with an onset probability of at least this within three frames before and one after (or when it comes back within 0.5 s of its last note); 0 = off. Cuts false notes of keys lit up by glare or a passing hand on pianos the model has not seen; needs a roll with an onset channel")
+                    .blurb("A key that goes down makes a note only with an onset probability of at least this within three frames before and one after (or when it comes back within 0.5 s of its last note); 0 = off; unset in mode=learned: off. Cuts false notes of keys lit up by glare or a passing hand on pianos the model has not seen; needs a roll with an onset channel")
                     .minimum(0.0)
                     .maximum(1.0)
                     .default_value(DEFAULT_ONSET_GATE)
@@ -914,7 +923,10 @@ impl ObjectImpl for Roll2Midi {
                 s.onset_threshold = value.get().expect("type checked upstream");
                 s.onset_threshold_set = true;
             }
-            "onset-gate" => s.onset_gate = value.get().expect("type checked upstream"),
+            "onset-gate" => {
+                s.onset_gate = value.get().expect("type checked upstream");
+                s.onset_gate_set = true;
+            }
             "smoothing" => s.smoothing = value.get().expect("type checked upstream"),
             "velocity" => s.velocity = value.get().expect("type checked upstream"),
             "tail" => s.tail_ms = value.get().expect("type checked upstream"),

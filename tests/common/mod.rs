@@ -155,13 +155,23 @@ pub fn timed(data: Vec<u8>, pts: gst::ClockTime, dur: Option<gst::ClockTime>) ->
 /// 60 ms a note) and its pianosim render `dir/in.mp4` (640x360, 25 fps, H.264 in MP4), with
 /// a sine tone as the video's own audio when `with_audio`. Returns (midi, video).
 pub fn short_performance(dir: &std::path::Path, with_audio: bool) -> (PathBuf, PathBuf) {
+    performance(dir, with_audio, 1, 60)
+}
+
+/// As [`short_performance`], `bars` bars at `note_ms` a note.
+pub fn performance(
+    dir: &std::path::Path,
+    with_audio: bool,
+    bars: usize,
+    note_ms: u64,
+) -> (PathBuf, PathBuf) {
     use gstpianola::core::midi::notes_to_smf;
     use gstpianola::core::music::bach_prelude_c;
     use gstpianola::core::notes::MSECOND;
     let midi = dir.join("in.mid");
     std::fs::write(
         &midi,
-        notes_to_smf(&bach_prelude_c(1, 60 * MSECOND), Some(0)).expect("smf"),
+        notes_to_smf(&bach_prelude_c(bars, note_ms * MSECOND), Some(0)).expect("smf"),
     )
     .expect("write midi");
     let video = dir.join("in.mp4");
