@@ -151,21 +151,11 @@ pub fn build_transcription(
 /// or one too small to find a keyboard in.
 fn link_decoded_video(dec: &gst::Element, convert: &gst::Element, input: &str) {
     // A file with no video stream (audio only): say so instead of a data-flow error.
-    let weak = convert.downgrade();
-    let name = input.to_string();
-    dec.connect_no_more_pads(move |dec| {
-        if weak
-            .upgrade()
-            .and_then(|c| c.static_pad("sink"))
-            .is_some_and(|p| !p.is_linked())
-        {
-            gst::element_error!(
-                dec,
-                gst::StreamError::WrongType,
-                ("{name} has no video stream: give a video of the piano filmed from above")
-            );
-        }
-    });
+    crate::pipeline::error_if_unlinked(
+        dec,
+        convert,
+        format!("{input} has no video stream: give a video of the piano filmed from above"),
+    );
     let convert = convert.downgrade();
     let input = input.to_string();
     dec.connect_pad_added(move |dec, pad| {

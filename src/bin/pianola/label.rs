@@ -283,21 +283,14 @@ fn extract_audio(video: &Path, wav: &Path) -> Result<()> {
             }
         }
     });
-    let audio_in = convert.downgrade();
-    let name = video.display().to_string();
-    dec.connect_no_more_pads(move |dec| {
-        if audio_in
-            .upgrade()
-            .and_then(|c| c.static_pad("sink"))
-            .is_some_and(|p| !p.is_linked())
-        {
-            gst::element_error!(
-                dec,
-                gst::StreamError::WrongType,
-                ("{name} has no sound track: give a video recorded with the piano's sound")
-            );
-        }
-    });
+    crate::pipeline::error_if_unlinked(
+        &dec,
+        &convert,
+        format!(
+            "{} has no sound track: give a video recorded with the piano's sound",
+            video.display()
+        ),
+    );
     run_to_eos(&pipeline)
 }
 

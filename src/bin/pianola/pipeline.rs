@@ -85,3 +85,18 @@ pub fn run_with(
 pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<()> {
     run_with(pipeline, |_| {}, || None)
 }
+
+/// At `dec`'s no-more-pads, an error on the bus saying `message` when nothing was linked to
+/// `to`'s sink pad: the input has no stream of the kind `to` takes.
+pub fn error_if_unlinked(dec: &gst::Element, to: &gst::Element, message: String) {
+    let weak = to.downgrade();
+    dec.connect_no_more_pads(move |dec| {
+        if weak
+            .upgrade()
+            .and_then(|c| c.static_pad("sink"))
+            .is_some_and(|p| !p.is_linked())
+        {
+            gst::element_error!(dec, gst::StreamError::WrongType, ("{}", message));
+        }
+    });
+}
