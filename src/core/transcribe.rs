@@ -360,8 +360,8 @@ impl NoteTracker {
                 *acc += w * v;
             }
         }
-        let onset_p = get(i as i64).onset.clone();
-        let onset: Option<Vec<bool>> = onset_p.as_ref().map(|o| {
+        let onset_p = get(i as i64).onset.as_ref();
+        let onset: Option<Vec<bool>> = onset_p.map(|o| {
             o.iter()
                 .map(|&v| v >= self.params.onset_threshold)
                 .collect()
@@ -369,10 +369,15 @@ impl NoteTracker {
         let gate = self.params.onset_gate;
         let gating = gate > 0.0 && onset_p.is_some();
         if let Some(o) = onset_p.filter(|_| gating) {
-            self.recent_onsets.push_back(o);
-            while self.recent_onsets.len() > GATE_BEFORE + 1 {
-                self.recent_onsets.pop_front();
-            }
+            // The oldest frame's buffer is reused once the window is full.
+            let mut slot = if self.recent_onsets.len() > GATE_BEFORE {
+                self.recent_onsets.pop_front().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            slot.clear();
+            slot.extend_from_slice(o);
+            self.recent_onsets.push_back(slot);
         }
         // How far after a key goes down an onset may still open the gate: what the
         // decision look-ahead allows, at most one frame.

@@ -532,6 +532,12 @@ pub(crate) fn set_module_file(file: std::path::PathBuf) {
 /// (`cargo test`) or `<root>/target/<dir>/<profile>/` (`make plugin`), and `<root>` holds a
 /// Cargo.toml. An installed plugin (`make install` copies it out of the tree) has none.
 pub fn source_tree_models(module: &std::path::Path) -> Option<std::path::PathBuf> {
+    source_tree(module).map(|root| root.join("models"))
+}
+
+/// The source tree `<root>` that `module` (a library or program, symlinks resolved) was
+/// built in, by the layouts [`source_tree_models`] names.
+pub fn source_tree(module: &std::path::Path) -> Option<std::path::PathBuf> {
     let real = std::fs::canonicalize(module).ok()?;
     real.ancestors()
         .skip(1)
@@ -539,7 +545,7 @@ pub fn source_tree_models(module: &std::path::Path) -> Option<std::path::PathBuf
         .filter(|d| d.file_name().is_some_and(|n| n == "target"))
         .filter_map(std::path::Path::parent)
         .find(|root| root.join("Cargo.toml").is_file())
-        .map(|root| root.join("models"))
+        .map(std::path::Path::to_path_buf)
 }
 
 /// Where a shipped model file is looked for, in order: the file named by the environment

@@ -129,11 +129,10 @@ pub fn run(a: &LabelArgs) -> Result<()> {
     }
 
     eprintln!("looking at the picture to align the sound with it");
-    let corners = a.keyboard.clone();
     let probs = crate::chain::chain_probabilities(&crate::chain::ChainInput {
         video: &a.video,
         model: a.model.as_deref(),
-        corners: corners.as_deref(),
+        corners: a.keyboard.as_deref(),
         rotate: a.rotate,
         roll2midi: "",
         midi_out: None,
@@ -198,9 +197,11 @@ fn transcriber(a: &LabelArgs) -> Result<PathBuf> {
     }
     // The source tree: the current folder, or the one the binary was built in.
     let mut roots = vec![PathBuf::from(".")];
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(3).take(1).map(Path::to_path_buf));
-    }
+    roots.extend(
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| gstpianola::model::source_tree(&exe)),
+    );
     roots
         .iter()
         .map(|r| r.join(DEFAULT_TRANSCRIBER))

@@ -39,8 +39,6 @@ pub fn run(a: &SynthArgs) -> Result<()> {
             input.display()
         ));
     }
-    let outputs = crate::outputs::Outputs::plan(&[input.as_path()], &[("-o", output.as_path())])?;
-    let written = outputs.temp(output).unwrap_or(output).to_path_buf();
     if !(a.scale > 0.0 && a.scale.is_finite() && a.offset.is_finite()) {
         return Err(anyhow!(
             "--scale {} --offset {}: give a positive scale and a finite offset",
@@ -48,6 +46,8 @@ pub fn run(a: &SynthArgs) -> Result<()> {
             a.offset
         ));
     }
+    let outputs = crate::outputs::Outputs::plan(&[input.as_path()], &[("-o", output.as_path())])?;
+    let written = outputs.temp(output).unwrap_or(output).to_path_buf();
     // Retimed notes go through a MIDI file of their own, removed when done.
     let retimed = (a.scale != 1.0 || a.offset != 0.0)
         .then(|| -> Result<tempfile_path::TempPath> {

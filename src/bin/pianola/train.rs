@@ -172,7 +172,9 @@ impl Batcher {
     }
 }
 
-fn load_or_new(a: &TrainArgs) -> Result<Model> {
+/// The net to train: `--out` when resuming, else the `--init` model given (loaded by the
+/// caller), else a new one.
+fn load_or_new(a: &TrainArgs, init: Option<Model>) -> Result<Model> {
     let arch = Arch::from_name(&a.arch).ok_or_else(|| {
         anyhow!(
             "--arch {}: use keycolumn, keycolumn-rest, keynet or audeo",
@@ -182,7 +184,7 @@ fn load_or_new(a: &TrainArgs) -> Result<Model> {
     if let Some(dir) = a.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    if a.resume && (a.init.is_none() || a.out.exists()) {
+    if a.resume && (init.is_none() || a.out.exists()) {
         let m = Model::load(&a.out, DeviceChoice::Auto)?;
         if m.meta().arch != arch {
             return Err(anyhow!(
@@ -194,13 +196,11 @@ fn load_or_new(a: &TrainArgs) -> Result<Model> {
         }
         return Ok(m);
     }
-    if let Some(init) = &a.init {
-        let mut m = Model::load(init, DeviceChoice::Auto)
-            .map_err(|e| anyhow!("--init {}: {e}", init.display()))?;
+    if let (Some(mut m), Some(from)) = (init, &a.init) {
         let base = std::mem::take(&mut m.meta_mut().training);
         m.meta_mut().training = serde_json::json!({
             "steps": 0,
-            "init": { "from": init.display().to_string(), "training": base },
+            "init": { "from": from.display().to_string(), "training": base },
         });
         return Ok(m);
     }
@@ -229,20 +229,6 @@ fn record_run(model: &mut Model, run: serde_json::Value, total_steps: u64) {
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
-    // Fine-tuning trains the net of the --init file, with the data that net takes.
-    let with_init;
-    let a = match &a.init {
-        Some(init) => {
-            let m = Model::load(init, DeviceChoice::Auto)
-                .map_err(|e| anyhow!("--init {}: {e}", init.display()))?;
-            with_init = TrainArgs {
-                arch: m.meta().arch.name().to_string(),
-                ..a.clone()
-            };
-            &with_init
-        }
-        None => a,
-    };
     if let Some(t) = a
         .threshold
         .filter(|t| !(t.is_finite() && *t > 0.0 && *t < 1.0))
@@ -255,7 +241,26 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         tch::set_num_threads(a.threads);
     }
     tch::manual_seed(a.seed as i64);
-    let mut model = load_or_new(a)?;
+    // Fine-tuning trains the net of the --init file, with the data that net takes.
+    let init = a
+        .init
+        .as_ref()
+        .map(|p| {
+            Model::load(p, DeviceChoice::Auto).map_err(|e| anyhow!("--init {}: {e}", p.display()))
+        })
+        .transpose()?;
+    let with_init;
+    let a = match &init {
+        Some(m) => {
+            with_init = TrainArgs {
+                arch: m.meta().arch.name().to_string(),
+                ..a.clone()
+            };
+            &with_init
+        }
+        None => a,
+    };
+    let mut model = load_or_new(a, init)?;
     let done_before = model
         .meta()
         .training
@@ -295,26 +300,41 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     } else {
         &logger.real_val
     };
-    let (mut chosen, mut onset_thr) = choose_thresholds(&model, pick_on)?;
-    if a.init.is_some() && logger.real_val.is_empty() {
-        // A fine-tune with no real clip to check on keeps the thresholds of the net it
-        // started from: renders alone are a poor guide to real video.
-        (chosen, onset_thr) = (model.meta().threshold, model.meta().onset_threshold);
-        println!("no real validation clips: keeping the --init model's thresholds");
-    }
+    // A fine-tune with no real clip to check on keeps the thresholds of the net it started
+    // from: renders alone are a poor guide to real video.
+    let keep = a.init.is_some() && logger.real_val.is_empty();
+    let (chosen, onset_thr, who, source) = if keep {
+        let m = model.meta();
+        (
+            m.threshold,
+            m.onset_threshold,
+            "the --init model",
+            "kept from the --init model (no real clip to validate on)",
+        )
+    } else {
+        let (c, o) = choose_thresholds(&model, pick_on)?;
+        (
+            c,
+            o,
+            "the validation windows",
+            "best frame F1 on the validation clips",
+        )
+    };
     let thr = a.threshold.unwrap_or(chosen);
     model.meta_mut().threshold = thr;
     model.meta_mut().onset_threshold = onset_thr;
-    println!(
-        "thresholds chosen on the validation clips: key down {chosen:.2}, onset {onset_thr:.2}"
-    );
+    if keep {
+        println!("thresholds {source}: key down {chosen:.2}, onset {onset_thr:.2}");
+    } else {
+        println!(
+            "thresholds chosen on the validation clips: key down {chosen:.2}, onset {onset_thr:.2}"
+        );
+    }
     let how = match a.threshold {
         Some(t) => format!(
-            "key down {t:.2} as given (the validation windows chose {chosen:.2}), onset {onset_thr:.2}: best frame F1 on the validation clips"
+            "key down {t:.2} as given ({who} chose {chosen:.2}), onset {onset_thr:.2}: {source}"
         ),
-        None => format!(
-            "key down {thr:.2}, onset {onset_thr:.2}: best frame F1 on the validation clips"
-        ),
+        None => format!("key down {thr:.2}, onset {onset_thr:.2}: {source}"),
     };
     if a.threshold.is_some() {
         println!("key down threshold {thr:.2} as given");
