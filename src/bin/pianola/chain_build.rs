@@ -131,7 +131,10 @@ pub fn build_transcription(
         v2r.set_property("threads", opts.threads);
     }
     let tee = element("tee")?;
-    chain.extend([crop, v2r, tee.clone()]);
+    // video2roll in a thread of its own: decoding, pianocrop and the model then run side by
+    // side (Bach, to fakesink: 20.4 s without this queue, 14.9 s with it).
+    let queue = element("queue")?;
+    chain.extend([crop, queue, v2r, tee.clone()]);
     b.add(&chain)?;
     link_decoded_video(&dec, &convert, &opts.input.display().to_string());
     let r2m = element("roll2midi")?;
