@@ -59,7 +59,7 @@ demo: release
 	./target/release/pianola demo --out-dir demo-out
 
 bench: setup
-	$(CARGO) bench --bench symbolic --bench pianosim --bench keyfind --bench video2roll --bench roll2midi --bench live
+	$(CARGO) bench --bench symbolic --bench pianosim --bench keyfind --bench video2roll --bench roll2midi --bench live --bench redub
 
 inspect: plugin
 	GST_PLUGIN_PATH=$(CURDIR)/$(PLUGIN_DIR)/release gst-inspect-1.0 pianola

@@ -2,15 +2,21 @@
 //! video2roll inference speed on each device this machine has (the CPU, and every CUDA GPU
 //! libtorch sees; a line says when there is none): KeyColumn with the keyboard at rest
 //! (shipped), KeyColumn, KeyNet and the Audeo port, frames/s for batches of 1 and 8 (5 x 100 x
-//! 900 windows, and the keyboard at rest for keycolumn-rest), with libtorch's threads; and the
-//! estimate of the keyboard at rest alone (`core::rest`).
+//! 900 windows, and the keyboard at rest for keycolumn-rest), with libtorch's threads, as
+//! training runs them; the shipped net also in the inference form the element uses, with one
+//! thread and with all; and the estimate of the keyboard at rest alone (`core::rest`).
 
 use std::time::Instant;
 
 use gstpianola::model::{Arch, Model, ModelMeta};
 
-fn bench(arch: Arch, device: tch::Device, batch: usize, seconds: f64) {
-    let model = Model::new(ModelMeta::new(arch), device);
+/// `frozen`: the inference form the element uses ([`Model::freeze`]: KeyColumn with BatchNorm
+/// folded and its input made in one pass); else the net as training runs it.
+fn bench(arch: Arch, device: tch::Device, batch: usize, seconds: f64, frozen: bool) {
+    let mut model = Model::new(ModelMeta::new(arch), device);
+    if frozen {
+        model.freeze();
+    }
     let size = model.meta().images() * 100 * 900;
     let windows: Vec<Vec<u8>> = (0..batch)
         .map(|b| (0..size).map(|i| ((i * 31 + b * 7) % 251) as u8).collect())
@@ -27,8 +33,13 @@ fn bench(arch: Arch, device: tch::Device, batch: usize, seconds: f64) {
         tch::Device::Cuda(i) => format!("cuda:{i}"),
         _ => format!("cpu, {} threads", tch::get_num_threads()),
     };
+    let form = if frozen {
+        "inference form"
+    } else {
+        "as trained"
+    };
     println!(
-        "video2roll {:<14} batch {batch}: {:>7.1} frames/s ({on})",
+        "video2roll {:<14} {form:<14} batch {batch}: {:>7.1} frames/s ({on})",
         arch.name(),
         frames as f64 / s,
     );
@@ -65,14 +76,26 @@ fn main() {
             "video2roll on cuda: no CUDA device here (libtorch sees none; a CUDA build needs `--features cuda` and a CUDA libtorch, see README 'Building with CUDA')"
         );
     }
+    let cores = tch::get_num_threads();
     for &device in &devices {
+        // The shipped net as the element runs it: one thread (its default on 2 cores, the
+        // other left to decoding), then all.
+        if device == tch::Device::Cpu {
+            for threads in [1, cores] {
+                tch::set_num_threads(threads);
+                for b in [1, 8] {
+                    bench(Arch::KeyColumnRest, device, b, 4.0, true);
+                }
+            }
+            tch::set_num_threads(cores);
+        }
         for arch in [Arch::KeyColumnRest, Arch::KeyColumn, Arch::KeyNet] {
             for b in [1, 8] {
-                bench(arch, device, b, 4.0);
+                bench(arch, device, b, 4.0, false);
             }
         }
         for b in [1, 8] {
-            bench(Arch::Audeo, device, b, 8.0);
+            bench(Arch::Audeo, device, b, 8.0, false);
         }
     }
 }

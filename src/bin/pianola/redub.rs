@@ -38,7 +38,7 @@ pub struct RedubArgs {
         default_value = "mp4"
     )]
     pub(crate) formats: Vec<String>,
-    /// With --out-dir: videos re-dubbed at once (each job's libtorch gets cores/N threads).
+    /// With --out-dir: videos re-dubbed at once (libtorch gets cores/N threads each; one job: all cores but one).
     #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub(crate) jobs: u32,
     /// With --out-dir: scan folders' sub-folders too (outputs keep the sub-folders).

@@ -55,7 +55,13 @@ pub fn run(a: &RedubArgs) -> Result<()> {
     }
     let jobs = (a.jobs as usize).min(todo.len()).max(1);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = (cores / jobs).max(1) as u32;
+    // One job: all cores but one, as the element does alone (decoding needs a core; with
+    // every core libtorch's threads wait on each other). More: the cores shared out.
+    let threads = if jobs == 1 {
+        cores.saturating_sub(1).max(1)
+    } else {
+        (cores / jobs).max(1)
+    } as u32;
     let outcomes = run_jobs(a, &todo, jobs, threads)?;
     let failed: Vec<(&Video, &String)> = todo
         .iter()

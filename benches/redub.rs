@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Where a re-dub's time goes, on the real Bach clip (720p25 HEVC, 131.7 s; from the shared
+//! data, skipped with a line when it is not there): decoding alone, then each stage added in
+//! turn, each to a fakesink, then the whole `pianola redub` to MP4 + WAV + MIDI, all in one
+//! run. Each row prints its wall time, its speed against real time, and its speed against
+//! decoding alone (issue 24's bars: the re-dub at 6x real time or more, the file pipeline at
+//! 0.5x the decoder's speed or more). `PIANOLA_BENCH_REPEAT=N` runs each row N times and keeps
+//! the fastest (default 1).
+
+mod common;
+
+use std::time::Instant;
+
+/// The clip's length (its README), for the real-time factor.
+const CLIP_SECONDS: f64 = 131.7;
+
+fn time_pipeline(desc: &str) -> f64 {
+    let p = common::launch(desc);
+    let t0 = Instant::now();
+    common::run_to_eos(&p);
+    t0.elapsed().as_secs_f64()
+}
+
+fn time_redub(video: &std::path::Path, dir: &std::path::Path) -> f64 {
+    let t0 = Instant::now();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_pianola"))
+        .arg("redub")
+        .arg(video)
+        .args(["-q", "-o"])
+        .arg(dir.join("bach.mp4"))
+        .arg("-o")
+        .arg(dir.join("bach.wav"))
+        .arg("--midi")
+        .arg(dir.join("bach.mid"))
+        .status()
+        .expect("run pianola redub");
+    assert!(status.success(), "pianola redub failed: {status}");
+    t0.elapsed().as_secs_f64()
+}
+
+fn best_of(repeat: usize, mut f: impl FnMut() -> f64) -> f64 {
+    (0..repeat.max(1))
+        .map(|_| f())
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    gst::init().expect("gst");
+    gstpianola::plugin_register_static().expect("register");
+    let video = common::shared_data("data/real/bach/video.mp4");
+    if !video.is_file() {
+        println!(
+            "redub bench skipped: {} is not there (set PIANOLA_SHARED)",
+            video.display()
+        );
+        return;
+    }
+    let repeat = std::env::var("PIANOLA_BENCH_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let dir = std::env::temp_dir().join(format!("pianola-redub-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let src = format!("filesrc location=\"{}\" ! decodebin", video.display());
+    let wav = dir.join("stages.wav");
+    let stages = [
+        ("decode alone", format!("{src} ! fakesink sync=false")),
+        (
+            "+ pianocrop",
+            format!("{src} ! videoconvert ! pianocrop ! fakesink sync=false"),
+        ),
+        (
+            "+ video2roll",
+            format!("{src} ! videoconvert ! pianocrop ! queue ! video2roll ! fakesink sync=false"),
+        ),
+        (
+            "+ roll2midi",
+            format!(
+                "{src} ! videoconvert ! pianocrop ! queue ! video2roll ! roll2midi ! fakesink sync=false"
+            ),
+        ),
+        (
+            "+ midisynth ! wavenc",
+            format!(
+                "{src} ! videoconvert ! pianocrop ! queue ! video2roll ! roll2midi ! midisynth ! audioconvert ! wavenc ! filesink location=\"{}\"",
+                wav.display()
+            ),
+        ),
+    ];
+    println!(
+        "redub bench: {} ({CLIP_SECONDS} s), {} cores, best of {repeat}",
+        video.display(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<44} {:>8} {:>12} {:>14}",
+        "stage", "wall s", "x real time", "x decode speed"
+    );
+    let mut decode = None;
+    let mut row = |name: &str, s: f64| {
+        let d = *decode.get_or_insert(s);
+        println!(
+            "{name:<44} {s:>8.2} {:>12.2} {:>14.2}",
+            CLIP_SECONDS / s,
+            d / s
+        );
+    };
+    for (name, desc) in &stages {
+        row(name, best_of(repeat, || time_pipeline(desc)));
+    }
+    row(
+        "pianola redub to MP4 + WAV + MIDI (whole)",
+        best_of(repeat, || time_redub(&video, &dir)),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
