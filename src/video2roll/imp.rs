@@ -36,12 +36,18 @@ const WARM_UP_PASSES: usize = 2;
 /// Inference threads when the property is 0: all cores but one (at least one). The model
 /// is the pipeline's slowest stage, but decoding and pianocrop run beside it in their own
 /// threads; with every core for libtorch its threads spin waiting for each other while
-/// those run (Bach on 2 cores: 19.5 s with 2 threads, 16.2 s with 1).
-fn auto_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .saturating_sub(1)
-        .max(1)
+/// those run (Bach on 2 cores: 18.1 s with 2 threads, 14.9 s with 1). None when
+/// `OMP_NUM_THREADS` is set: libtorch follows it (a cluster's worker sets it per task).
+fn auto_threads() -> Option<usize> {
+    if std::env::var_os("OMP_NUM_THREADS").is_some_and(|v| !v.is_empty()) {
+        return None;
+    }
+    Some(
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .saturating_sub(1)
+            .max(1),
+    )
 }
 
 pub fn default_model_paths() -> Vec<PathBuf> {
@@ -136,12 +142,19 @@ impl Video2Roll {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let s = self.settings();
         let threads = if s.threads > 0 {
-            s.threads as usize
+            Some(s.threads as usize)
         } else {
             auto_threads()
         };
-        tch::set_num_threads(threads as i32);
-        gst::debug!(CAT, imp = self, "{threads} inference threads");
+        if let Some(n) = threads {
+            tch::set_num_threads(n as i32);
+        }
+        gst::debug!(
+            CAT,
+            imp = self,
+            "{} inference threads",
+            tch::get_num_threads()
+        );
         let (path, model) = crate::loading::load(
             &s.device,
             s.model.as_deref(),
@@ -606,7 +619,7 @@ impl ObjectImpl for Video2Roll {
                     .build(),
                 glib::ParamSpecUInt::builder("threads")
                     .nick("Threads")
-                    .blurb("CPU threads for inference (0: all cores but one, at least one: decoding and the other elements need a core)")
+                    .blurb("CPU threads for inference (0: all cores but one, at least one, as decoding and the other elements need a core; or OMP_NUM_THREADS when set)")
                     .maximum(256)
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()

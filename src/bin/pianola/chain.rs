@@ -61,7 +61,7 @@ pub struct RedubOptions {
     pub roll2midi: String,
     /// Return video2roll's key-down probabilities in the summary (for scoring).
     pub keep_probabilities: bool,
-    /// video2roll's CPU threads; 0: libtorch's default (every core). libtorch's count is
+    /// video2roll's CPU threads; 0: the element's default (all cores but one). libtorch's count is
     /// process-wide: pipelines running side by side must all ask for the same.
     pub threads: u32,
 }
