@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{Result, anyhow};
 use gst::prelude::*;
 
-use crate::chain::{BRANCH_QUEUE_NS, Container, RedubOptions, element, element_with};
 use crate::chain_rolls::Rolls;
+use crate::chain_types::{BRANCH_QUEUE_NS, Container, RedubOptions, element, element_with};
 
 /// The elements being assembled, in the pipeline.
 pub struct Builder {

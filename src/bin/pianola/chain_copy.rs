@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Result, anyhow};
 use gst::prelude::*;
 
-use crate::chain::{Container, element, element_with};
 use crate::chain_rolls::Rolls;
+use crate::chain_types::{Container, element, element_with};
 
 /// Encoders for a stream the container does not take (or for the generated audio).
 pub fn encoders(container: Container, video: bool) -> Result<Vec<gst::Element>> {
@@ -96,7 +96,7 @@ impl Copier {
             "queue",
             &[("max-size-buffers", &0u32), ("max-size-bytes", &0u32)],
         )?;
-        self.rolls.hold(&q, crate::chain::COPY_QUEUE_NS);
+        self.rolls.hold(&q, crate::chain_types::COPY_QUEUE_NS);
         if fits {
             return Ok((vec![q], true));
         }

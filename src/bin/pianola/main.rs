@@ -7,6 +7,7 @@ mod chain;
 mod chain_build;
 mod chain_copy;
 mod chain_rolls;
+mod chain_types;
 mod clips;
 mod dataset;
 mod demo;
