@@ -372,6 +372,7 @@ impl std::fmt::Debug for Model {
 impl Model {
     /// A freshly initialised net (for training).
     pub fn new(meta: ModelMeta, device: tch::Device) -> Model {
+        keep_freed_memory();
         let vs = tch::nn::VarStore::new(device);
         let net = match meta.arch {
             Arch::KeyNet => Net::Other(Box::new(keynet::KeyNet::new(
@@ -410,7 +411,6 @@ impl Model {
 
     /// Load weights (`.safetensors`) and their sidecar; `device` as in [`DeviceChoice`].
     pub fn load(path: &std::path::Path, device: DeviceChoice) -> Result<Model, ModelError> {
-        keep_freed_memory();
         let p = path.display().to_string();
         if !path.is_file() {
             return Err(ModelError::Missing {
@@ -535,7 +535,7 @@ impl Model {
 /// by default glibc serves each from a fresh mmap (the threshold adapts only up to a
 /// point) and trims the heap after each free, so every frame paid its buffers' page faults
 /// again: 11 of 45 CPU seconds on the Bach clip were the kernel's, and 0.4 after this. Set
-/// once per process, on the first model load (plugin or workbench); other allocators
+/// once per process, on the first model made or loaded (plugin, workbench, training); other allocators
 /// (musl, a preloaded jemalloc) are left alone.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
