@@ -27,6 +27,12 @@ const ROWS: i64 = 7;
 const CH: i64 = 48;
 /// Features per key that the head reads.
 pub const FEATURES: i64 = 96;
+/// The 3x3 convolutions' strides (rows, columns): down the key's length only after the
+/// first two. The inference form ([`Folded`]) runs the same.
+const STRIDES: [[i64; 2]; 5] = [[2, 2], [2, 2], [2, 1], [2, 1], [1, 1]];
+/// Padding of the key-mixing convolutions (kernels 5 and 3): each key keeps its place.
+const CTX1_PAD: i64 = 2;
+const CTX2_PAD: i64 = 1;
 
 #[derive(Debug)]
 pub struct KeyColumn {
@@ -42,20 +48,20 @@ pub struct KeyColumn {
 impl KeyColumn {
     pub fn new(vs: &nn::Path, keys: i64, lowest_note: u8, rest: bool) -> KeyColumn {
         let spec: [(i64, i64, [i64; 2]); 5] = [
-            (2 * FRAMES - 1 + i64::from(rest), 16, [2, 2]),
-            (16, 32, [2, 2]),
-            (32, CH, [2, 1]),
-            (CH, CH, [2, 1]),
-            (CH, CH, [1, 1]),
+            (2 * FRAMES - 1 + i64::from(rest), 16, STRIDES[0]),
+            (16, 32, STRIDES[1]),
+            (32, CH, STRIDES[2]),
+            (CH, CH, STRIDES[3]),
+            (CH, CH, STRIDES[4]),
         ];
         let convs = super::keynet::conv_bn_stack(vs, &spec);
         let ch = CH * ROWS;
         let c1 = nn::ConvConfig {
-            padding: 2,
+            padding: CTX1_PAD,
             ..Default::default()
         };
         let c2 = nn::ConvConfig {
-            padding: 1,
+            padding: CTX2_PAD,
             ..Default::default()
         };
         KeyColumn {
@@ -136,11 +142,10 @@ impl KeyColumn {
     pub fn folded(&self) -> Folded {
         let _guard = tch::no_grad_guard();
         let eps = nn::BatchNormConfig::default().eps;
-        let strides = [[2, 2], [2, 2], [2, 1], [2, 1], [1, 1]];
         let convs = self
             .convs
             .iter()
-            .zip(strides)
+            .zip(STRIDES)
             .map(|((conv, bn), stride)| {
                 let scale = (&bn.running_var + eps).rsqrt();
                 let scale = match &bn.ws {
@@ -286,7 +291,7 @@ impl Folded {
             w1,
             Some(b1),
             [1i64].as_slice(),
-            [2i64].as_slice(),
+            [CTX1_PAD].as_slice(),
             [1i64].as_slice(),
             1,
         )?;
@@ -296,7 +301,7 @@ impl Folded {
             w2,
             Some(b2),
             [1i64].as_slice(),
-            [1i64].as_slice(),
+            [CTX2_PAD].as_slice(),
             [1i64].as_slice(),
             1,
         )?;
@@ -349,22 +354,22 @@ mod tests {
             tch::manual_seed(7);
             let vs = nn::VarStore::new(tch::Device::Cpu);
             let mut net = KeyColumn::new(&vs.root(), 88, 21, rest);
+            // Uniform values in [lo, lo + 1).
+            let rand =
+                |size: &[i64], lo: f64| Tensor::rand(size, (Kind::Float, tch::Device::Cpu)) + lo;
             tch::no_grad(|| {
                 for (_, bn) in &mut net.convs {
                     let c = bn.running_mean.size()[0];
-                    bn.running_mean
-                        .copy_(&(Tensor::rand([c], (Kind::Float, tch::Device::Cpu)) - 0.5));
-                    bn.running_var
-                        .copy_(&(Tensor::rand([c], (Kind::Float, tch::Device::Cpu)) + 0.5));
+                    bn.running_mean.copy_(&rand(&[c], -0.5));
+                    bn.running_var.copy_(&rand(&[c], 0.5));
                     if let Some(g) = &mut bn.ws {
-                        g.copy_(&(Tensor::rand([c], (Kind::Float, tch::Device::Cpu)) + 0.5));
+                        g.copy_(&rand(&[c], 0.5));
                     }
                     if let Some(b) = &mut bn.bs {
-                        b.copy_(&(Tensor::rand([c], (Kind::Float, tch::Device::Cpu)) - 0.5));
+                        b.copy_(&rand(&[c], -0.5));
                     }
                 }
-                net.embed
-                    .copy_(&(Tensor::rand([FEATURES, 88], (Kind::Float, tch::Device::Cpu)) - 0.5));
+                net.embed.copy_(&rand(&[FEATURES, 88], -0.5));
             });
             let images = (FRAMES + i64::from(rest)) as usize;
             let px = (HEIGHT * WIDTH) as usize;

@@ -530,6 +530,15 @@ impl Model {
     }
 }
 
+/// Inference threads that leave one core to the rest of a pipeline (decoding, pianocrop):
+/// all cores but one, at least one. video2roll's default, and a one-job batch's.
+pub fn all_cores_but_one() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1)
+}
+
 /// Let glibc's malloc keep freed memory for the next frame instead of handing it back to
 /// the kernel. libtorch allocates and frees the same few MB-sized buffers for every frame;
 /// by default glibc serves each from a fresh mmap (the threshold adapts only up to a

@@ -32,7 +32,6 @@ const DEFAULT_PROCESSING_MARGIN: i64 = -1;
 /// Blank forward passes run in `start()` so the first real frames are not slow.
 const WARM_UP_PASSES: usize = 2;
 
-/// Where the default model is looked for, in order.
 /// Inference threads when the property is 0: all cores but one (at least one). The model
 /// is the pipeline's slowest stage, but decoding and pianocrop run beside it in their own
 /// threads; with every core for libtorch its threads spin waiting for each other while
@@ -42,14 +41,10 @@ fn auto_threads() -> Option<usize> {
     if std::env::var_os("OMP_NUM_THREADS").is_some_and(|v| !v.is_empty()) {
         return None;
     }
-    Some(
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .saturating_sub(1)
-            .max(1),
-    )
+    Some(crate::model::all_cores_but_one())
 }
 
+/// Where the default model is looked for, in order.
 pub fn default_model_paths() -> Vec<PathBuf> {
     crate::model::search_paths("PIANOLA_MODEL", "video2roll.safetensors")
 }

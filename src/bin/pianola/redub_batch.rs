@@ -58,7 +58,7 @@ pub fn run(a: &RedubArgs) -> Result<()> {
     // One job: all cores but one, as the element does alone (decoding needs a core; with
     // every core libtorch's threads wait on each other). More: the cores shared out.
     let threads = if jobs == 1 {
-        cores.saturating_sub(1).max(1)
+        gstpianola::model::all_cores_but_one()
     } else {
         (cores / jobs).max(1)
     } as u32;
