@@ -125,6 +125,18 @@ pub struct Folded {
     scratch: std::sync::Mutex<Vec<f32>>,
 }
 
+/// A 1-D convolution of stride 1 with `padding`, from its (weight, bias).
+fn conv1d(x: &Tensor, (w, b): &(Tensor, Tensor), padding: i64) -> Result<Tensor, tch::TchError> {
+    x.f_conv1d(
+        w,
+        Some(b),
+        [1i64].as_slice(),
+        [padding].as_slice(),
+        [1i64].as_slice(),
+        1,
+    )
+}
+
 /// Weight and bias of a 1-D convolution (bias zero when it has none).
 fn conv1d_params(c: &nn::Conv1D) -> (Tensor, Tensor) {
     let w = c.ws.detach().copy();
@@ -286,35 +298,11 @@ impl Folded {
         }
         let (n, c, h, w) = x.size4()?;
         let x = x.f_reshape([n, c * h, w])?.f_matmul(&self.pool)?;
-        let (w1, b1) = &self.ctx1;
-        let mut x = x.f_conv1d(
-            w1,
-            Some(b1),
-            [1i64].as_slice(),
-            [CTX1_PAD].as_slice(),
-            [1i64].as_slice(),
-            1,
-        )?;
-        x = x.f_relu_()?;
-        let (w2, b2) = &self.ctx2;
-        let mut x = x.f_conv1d(
-            w2,
-            Some(b2),
-            [1i64].as_slice(),
-            [CTX2_PAD].as_slice(),
-            [1i64].as_slice(),
-            1,
-        )?;
-        x = x.f_add_(&self.embed)?.f_relu_()?;
-        let (wh, bh) = &self.head;
-        x.f_conv1d(
-            wh,
-            Some(bh),
-            [1i64].as_slice(),
-            [0i64].as_slice(),
-            [1i64].as_slice(),
-            1,
-        )
+        let x = conv1d(&x, &self.ctx1, CTX1_PAD)?.f_relu_()?;
+        let x = conv1d(&x, &self.ctx2, CTX2_PAD)?
+            .f_add_(&self.embed)?
+            .f_relu_()?;
+        conv1d(&x, &self.head, 0)
     }
 }
 
