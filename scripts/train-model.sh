@@ -24,7 +24,8 @@
 # Ablations (models/README.md): NO_BACH=1 leaves Bach out of training and scores the whole
 # clip, a piano the net never saw; KEY_AUGMENT=0 trains without --key-augment (the model
 # shipped before); MAX_SHIFT=3 narrows the augmentation's crop shift from 9 pixels (half a
-# white key) to 3; SEED draws another run of the same recipe, to tell an effect from one
+# white key) to 3; GLARE_SHADOW=1 also fades the glare beside a hand, SHARPEN=1 also sharpens
+# pictures (both new, see models/README.md); SEED draws another run of the same recipe, to tell an effect from one
 # run's noise; THRESHOLD= (empty) ships the key-down threshold the validation windows chose.
 # Give each its own OUT, e.g.
 #   NO_BACH=1 OUT=target/ablate-nobach/video2roll.safetensors bash scripts/train-model.sh
@@ -48,6 +49,8 @@ if [ "${NO_BACH:-0}" = 1 ]; then bach=(); fi
 extra=()
 if [ "${KEY_AUGMENT:-1}" = 1 ]; then extra=(--key-augment); fi
 if [ -n "${MAX_SHIFT:-}" ]; then extra+=(--max-shift "$MAX_SHIFT"); fi
+if [ "${GLARE_SHADOW:-0}" = 1 ]; then extra+=(--glare-shadow); fi
+if [ "${SHARPEN:-0}" = 1 ]; then extra+=(--sharpen); fi
 if [ -n "$THRESHOLD" ]; then extra+=(--threshold "$THRESHOLD"); fi
 if [ -z "${PIANOLA_BIN:-}" ]; then cargo build --release --bin pianola; fi
 mkdir -p "$DIR"

@@ -15,6 +15,12 @@ pub struct Augment {
     pub keys: bool,
     /// The largest crop shift across the keys, in strip pixels (a white key is 17.3).
     pub max_shift: f32,
+    /// The glare also fades on the keys next to a hand, not only under it: a hand between
+    /// the room's light and the keys takes its reflection off the keys around it.
+    pub glare_shadow: bool,
+    /// Pictures sharper than the source as well as blurrier (an unsharp mask): footage of a
+    /// higher resolution than the training clips' webcam.
+    pub sharpen: bool,
 }
 
 /// The crop shift across the keys of the shipped recipe: 1% of the strip's width, half a
@@ -27,6 +33,8 @@ impl Augment {
     pub const BASIC: Augment = Augment {
         keys: false,
         max_shift: DEFAULT_MAX_SHIFT,
+        glare_shadow: false,
+        sharpen: false,
     };
 }
 
@@ -57,6 +65,10 @@ struct Params {
     noise: f32,
     /// Passes of a [1, 2, 1] / 4 blur (focus, resolution).
     blur: usize,
+    /// Strength of an unsharp mask (0: none), applied after the blur.
+    sharpen: f32,
+    /// Pixels beside a hand over which the glare comes back (0: only under the hand).
+    shadow: f32,
     /// A gain for each column: light across the keyboard.
     light: Vec<f32>,
     /// Specular glare of the room's lights on glossy keys.
@@ -135,6 +147,16 @@ impl Params {
             gamma: rng.range(0.75, 1.3),
             noise: rng.range(0.0, 8.0),
             blur: rng.int(0, 3),
+            sharpen: if what.sharpen && rng.chance(0.4) {
+                rng.range(0.3, 1.5)
+            } else {
+                0.0
+            },
+            shadow: if what.glare_shadow && rng.chance(0.6) {
+                rng.range(4.0, 40.0)
+            } else {
+                0.0
+            },
             light,
             glares,
             seed: rng.next_u64() as u32,
@@ -156,6 +178,8 @@ impl Params {
             gamma: 1.0,
             noise: 0.0,
             blur: 0,
+            sharpen: 0.0,
+            shadow: 0.0,
             light: vec![1.0; WIDTH],
             glares: Vec::new(),
             seed: 0,
@@ -200,30 +224,70 @@ fn apply(window: &mut [u8], p: &Params) {
     // The keyboard at rest, unchanged, tells keys from a hand for the glare.
     let rest = (frames > FRAMES).then(|| window[(frames - 1) * WIDTH * HEIGHT..].to_vec());
     let mut out = vec![0u8; WIDTH * HEIGHT];
+    let mut hidden = vec![0f32; WIDTH * HEIGHT];
     for f in 0..frames {
         let frame = &mut window[f * WIDTH * HEIGHT..(f + 1) * WIDTH * HEIGHT];
+        // How much of the glare a hand hides at each pixel: where it differs from the keys
+        // at rest, and (with a shadow) fading out over `shadow` pixels beside it.
+        if let (false, Some(r)) = (glare.is_empty(), rest.as_ref()) {
+            for (i, h) in hidden.iter_mut().enumerate() {
+                let d = (frame[src[i]] as f32 - r[src[i]] as f32).abs();
+                *h = ((d - OCCLUSION_FROM) / (OCCLUSION_FULL - OCCLUSION_FROM)).clamp(0.0, 1.0);
+            }
+            if p.shadow > 0.0 {
+                spread(&mut hidden, 1.0 / p.shadow);
+            }
+        }
         for y in 0..HEIGHT {
             for x in 0..WIDTH {
-                let s = src[y * WIDTH + x];
+                let i = y * WIDTH + x;
+                let s = src[i];
                 let n = (hash3(x as u32, y as u32, p.seed.wrapping_add(f as u32)) - 0.5)
                     * 2.0
                     * p.noise;
                 let mut v = lut[frame[s] as usize] as f32 * p.light[x] + n;
-                if let Some(&g) = glare.get(y * WIDTH + x) {
-                    let shown = rest.as_ref().map_or(1.0, |r| {
-                        let d = (frame[s] as f32 - r[s] as f32).abs();
-                        1.0 - ((d - OCCLUSION_FROM) / (OCCLUSION_FULL - OCCLUSION_FROM))
-                            .clamp(0.0, 1.0)
-                    });
+                if let Some(&g) = glare.get(i) {
+                    let shown = if rest.is_some() { 1.0 - hidden[i] } else { 1.0 };
                     v += g * shown;
                 }
-                out[y * WIDTH + x] = v.clamp(0.0, 255.0) as u8;
+                out[i] = v.clamp(0.0, 255.0) as u8;
             }
         }
         for _ in 0..p.blur {
             blur_121(&mut out);
         }
+        if p.sharpen > 0.0 {
+            let mut soft = out.clone();
+            blur_121(&mut soft);
+            for (o, s) in out.iter_mut().zip(&soft) {
+                let v = *o as f32 + p.sharpen * (*o as f32 - *s as f32);
+                *o = v.round().clamp(0.0, 255.0) as u8;
+            }
+        }
         frame.copy_from_slice(&out);
+    }
+}
+
+/// Dilates a strip-sized map with a cone: each value becomes the largest of `map[q] - k *
+/// |p - q|` (city-block distance), in two passes along the rows and two along the columns.
+fn spread(map: &mut [f32], k: f32) {
+    for row in map.chunks_exact_mut(WIDTH) {
+        for x in 1..WIDTH {
+            row[x] = row[x].max(row[x - 1] - k);
+        }
+        for x in (0..WIDTH - 1).rev() {
+            row[x] = row[x].max(row[x + 1] - k);
+        }
+    }
+    for y in 1..HEIGHT {
+        for x in 0..WIDTH {
+            map[y * WIDTH + x] = map[y * WIDTH + x].max(map[(y - 1) * WIDTH + x] - k);
+        }
+    }
+    for y in (0..HEIGHT - 1).rev() {
+        for x in 0..WIDTH {
+            map[y * WIDTH + x] = map[y * WIDTH + x].max(map[(y + 1) * WIDTH + x] - k);
+        }
     }
 }
 
@@ -318,6 +382,62 @@ mod tests {
         assert_eq!(at(4, 410), 60);
         assert_eq!(at(0, 300), 150);
         assert_eq!(at(3, 300), 150);
+    }
+
+    #[test]
+    fn glare_shadow_fades_the_glare_beside_a_hand_too() {
+        let glare = Glare {
+            x: 440.0,
+            half_width: 40.0,
+            top: 0.0,
+            bottom: HEIGHT as f32,
+            strength: 80.0,
+        };
+        let at = |w: &[u8], f: usize, x: usize| w[f * N + 50 * WIDTH + x];
+        let mut p = Params::identity();
+        p.glares = vec![glare];
+        let mut plain = window();
+        apply(&mut plain, &p);
+        p.shadow = 20.0;
+        let mut shaded = window();
+        apply(&mut shaded, &p);
+        // 10 pixels right of the hand (columns 400..420): lit without the shadow, half lit
+        // with it; 30 pixels away, lit either way; under the hand, dark either way.
+        let lit = at(&plain, 0, 430);
+        assert!(lit > 225, "{lit}");
+        assert_eq!(at(&plain, 3, 430), lit);
+        assert!(
+            (185..200).contains(&at(&shaded, 3, 430)),
+            "{}",
+            at(&shaded, 3, 430)
+        );
+        assert_eq!(at(&shaded, 3, 450), at(&plain, 3, 450));
+        assert_eq!(at(&shaded, 3, 410), 60);
+        // Frames without the hand and the rest picture keep all of it.
+        assert_eq!(at(&shaded, 0, 430), lit);
+        assert_eq!(at(&shaded, FRAMES, 430), lit);
+    }
+
+    #[test]
+    fn sharpen_steepens_an_edge_and_keeps_flat_parts() {
+        let mut w = vec![100u8; FRAMES * N];
+        for f in 0..FRAMES {
+            for y in 0..HEIGHT {
+                w[f * N + y * WIDTH + 450..f * N + (y + 1) * WIDTH].fill(160);
+            }
+        }
+        let mut p = Params::identity();
+        p.sharpen = 1.0;
+        apply(&mut w, &p);
+        let row = |x: usize| w[50 * WIDTH + x];
+        assert_eq!(row(300), 100);
+        assert_eq!(row(600), 160);
+        assert!(
+            row(449) < 100 && row(450) > 160,
+            "{} {}",
+            row(449),
+            row(450)
+        );
     }
 
     #[test]

@@ -76,6 +76,14 @@ pub struct TrainArgs {
     /// key is 17.3 wide).
     #[arg(long, default_value_t = crate::augment::DEFAULT_MAX_SHIFT, conflicts_with = "no_augment")]
     pub max_shift: f32,
+    /// With --key-augment: the glare also fades on the keys beside a hand (a hand between
+    /// the room's light and the keys takes the reflection off its neighbours).
+    #[arg(long, requires = "key_augment")]
+    pub glare_shadow: bool,
+    /// Also make pictures sharper than the source (an unsharp mask), as footage of a higher
+    /// resolution than the training webcam shows.
+    #[arg(long, conflicts_with = "no_augment")]
+    pub sharpen: bool,
     /// Render whole scenes and rectify them as pianocrop does (slower, closer to real use)
     /// instead of rendering the canonical strip.
     #[arg(long)]
@@ -126,6 +134,8 @@ pub fn augmentation(a: &TrainArgs) -> Option<Augment> {
     (!a.no_augment).then_some(Augment {
         keys: a.key_augment,
         max_shift: a.max_shift,
+        glare_shadow: a.glare_shadow,
+        sharpen: a.sharpen,
     })
 }
 

@@ -128,5 +128,7 @@ pub fn data_record(a: &TrainArgs, rec: &Recorded) -> serde_json::Value {
         "augmentation": !a.no_augment,
         "key_augmentation": crate::train::augmentation(a).is_some_and(|g| g.keys),
         "max_shift": crate::train::augmentation(a).map(|g| g.max_shift),
+        "glare_shadow": crate::train::augmentation(a).is_some_and(|g| g.glare_shadow),
+        "sharpen": crate::train::augmentation(a).is_some_and(|g| g.sharpen),
     })
 }
