@@ -363,6 +363,15 @@ fn tracker_keeps_a_right_lock_and_follows_a_moved_camera() {
         }
     }
     assert_eq!((locks, moves), (1, 0));
+    // Re-checks of a lock that still fits look at it and do not search the frame: the frames
+    // until the lock (3), then of the 9 re-checks at frames 15, 30, ... 135 only the ones at
+    // multiples of 120 (the full search that bounds a drift the quick look cannot see) and
+    // those where hands hide too many black keys.
+    let searches = tracker.searches();
+    assert!(
+        (4..=7).contains(&searches),
+        "{searches} full searches in {n} frames"
+    );
     let err = rel_corner_error(&tracker.locked().unwrap().corners, &truth);
     assert!(err < 0.005, "lock {err:.4} of the width off");
     // The camera moves 40 px to the right: the same frames shifted.

@@ -486,7 +486,14 @@ impl BaseTransformImpl for PianoCrop {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state() = None;
+        if let Some(state) = self.state().take() {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "searched {} frames in full (first lock and the re-checks a quick look at the lock did not settle)",
+                state.tracker.searches()
+            );
+        }
         Ok(())
     }
 
