@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
+"""Test-time threshold calibration and timing, measured on `pianola eval --save-probs` output.
+
+    python3 scripts/probs-analysis.py DIR [DIR...]
+
+(numpy; `make label-setup` puts it in .venv-label). For each clip of each DIR
+(NAME.probs.npy, .onsets.npy, .truth.npy, .weights.npy) it prints the frame F1 of the
+key-down probabilities at the model's threshold and at the best threshold for that clip (an
+oracle: it reads the labels), the threshold a label-free rule picks (the one whose count of
+notes, runs of two frames or more, is nearest the count of peaks of the onset channel), and
+how many frames early or late the probabilities' key-down runs start and end against the
+labels' notes.
+"""
+import glob
+import os
+import sys
+
+import numpy as np
+
+GRID = [0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.97]
+SHIPPED = 0.8
+
+
+def clips(d):
+    for f in sorted(glob.glob(os.path.join(d, "*.probs.npy"))):
+        b = f[: -len(".probs.npy")]
+        yield (
+            os.path.basename(b),
+            np.load(f),
+            np.load(b + ".truth.npy") > 0,
+            np.load(b + ".weights.npy") > 0,
+            np.load(b + ".onsets.npy"),
+        )
+
+
+def f1(p, t, w, thr):
+    pred = p >= thr
+    tp = (pred & t & w).sum()
+    fp = (pred & ~t & w).sum()
+    fn = (~pred & t & w).sum()
+    return 2 * tp / max(2 * tp + fp + fn, 1)
+
+
+def runs(b, minlen):
+    n = 0
+    for k in range(b.shape[1]):
+        d = np.diff(np.concatenate([[0], b[:, k].astype(int), [0]]))
+        n += int(((np.where(d == -1)[0] - np.where(d == 1)[0]) >= minlen).sum())
+    return n
+
+
+def peaks(o, thr=0.5):
+    m = (o[1:-1] >= thr) & (o[1:-1] >= o[:-2]) & (o[1:-1] > o[2:])
+    return int(m.sum())
+
+
+def edges(p, t, thr):
+    """Start and end of the predicted run overlapping each labelled note (frames, + late)."""
+    pred = p >= thr
+    starts, ends = [], []
+    n = len(t)
+    for k in range(t.shape[1]):
+        d = np.diff(np.concatenate([[0], t[:, k].astype(int), [0]]))
+        for s, e in zip(np.where(d == 1)[0], np.where(d == -1)[0]):
+            lo, hi = max(0, s - 5), min(n, e + 5)
+            idx = np.where(pred[lo:hi, k])[0]
+            if len(idx):
+                starts.append(lo + idx[0] - s)
+                ends.append(lo + idx[-1] + 1 - e)
+    return np.array(starts), np.array(ends)
+
+
+def hist(x):
+    v, c = np.unique(np.clip(x, -3, 3), return_counts=True)
+    return " ".join(f"{int(a):+d}:{int(b)}" for a, b in zip(v, c))
+
+
+def main():
+    for d in sys.argv[1:]:
+        for name, p, t, w, o in clips(d):
+            p, o = p * w, o * w
+            best = max((f1(p, t, w, g), g) for g in GRID)
+            counts = [runs(p >= g, 2) for g in GRID]
+            pick = GRID[int(np.argmin([abs(c - peaks(o)) for c in counts]))]
+            s, e = edges(p, t, SHIPPED)
+            print(
+                f"{name}: F1 at {SHIPPED} {f1(p, t, w, SHIPPED):.3f}; oracle {best[0]:.3f} at {best[1]}; "
+                f"label-free pick {pick}: {f1(p, t, w, pick):.3f}; "
+                f"starts (frames) {hist(s)}; ends {hist(e)}"
+            )
+            for shift in (-1, 1):
+                print(f"  probabilities {shift:+d} frame: F1 {f1(np.roll(p, shift, 0), t, w, SHIPPED):.3f}")
+
+
+if __name__ == "__main__":
+    main()
