@@ -18,7 +18,7 @@ impl Homography {
             a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
             a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
         }
-        let x = solve8(a)?;
+        let x = solve(a)?;
         let mut h = [1f64; 9];
         h[..8].copy_from_slice(&x);
         Some(Homography(h))
@@ -71,7 +71,7 @@ impl Homography {
                 }
             }
         }
-        let h = solve8(ata)?;
+        let h = solve(ata)?;
         let hn = Homography([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], 1.0]);
         // Undo the normalisation: H = Td^-1 * Hn * Ts.
         Some(td.inverse()?.then(&hn).then(&ts))
@@ -120,10 +120,12 @@ impl Homography {
     }
 }
 
-/// Solve an 8x8 system given as rows [a0..a7 | b] by Gaussian elimination.
-fn solve8(mut a: [[f64; 9]; 8]) -> Option<[f64; 8]> {
-    for c in 0..8 {
-        let p = (c..8).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
+/// Solve an NxN system given as rows [a0..a(N-1) | b] (M = N + 1 columns) by Gaussian
+/// elimination with partial pivoting; `None` when it is singular.
+pub(crate) fn solve<const N: usize, const M: usize>(mut a: [[f64; M]; N]) -> Option<[f64; N]> {
+    debug_assert_eq!(M, N + 1);
+    for c in 0..N {
+        let p = (c..N).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
         if a[p][c].abs() < 1e-12 {
             return None;
         }
@@ -138,11 +140,7 @@ fn solve8(mut a: [[f64; 9]; 8]) -> Option<[f64; 8]> {
             }
         }
     }
-    let mut h = [0f64; 8];
-    for i in 0..8 {
-        h[i] = a[i][8] / a[i][i];
-    }
-    Some(h)
+    Some(std::array::from_fn(|i| a[i][N] / a[i][i]))
 }
 
 /// Why a keyboard quadrilateral (top-left, top-right, bottom-right, bottom-left of the keys,

@@ -505,23 +505,7 @@ fn fit_quadratic(pts: &[(f64, f64)]) -> Option<[f64; 3]> {
             m[i][3] += row[i] * x;
         }
     }
-    for c in 0..3 {
-        let p = (c..3).max_by(|&i, &j| m[i][c].abs().total_cmp(&m[j][c].abs()))?;
-        if m[p][c].abs() < 1e-12 {
-            return None;
-        }
-        m.swap(c, p);
-        let pivot = m[c];
-        for (r, row) in m.iter_mut().enumerate() {
-            if r != c {
-                let f = row[c] / pivot[c];
-                for (x, p) in row.iter_mut().zip(&pivot).skip(c) {
-                    *x -= f * p;
-                }
-            }
-        }
-    }
-    let (a, b, c) = (m[0][3] / m[0][0], m[1][3] / m[1][1], m[2][3] / m[2][2]);
+    let [a, b, c] = super::geometry::solve(m)?;
     // Back from t = u - mu to u.
     Some([a - b * mu + c * mu * mu, b - 2.0 * c * mu, c])
 }
