@@ -39,7 +39,7 @@ fn bench(arch: Arch, device: tch::Device, batch: usize, seconds: f64, frozen: bo
         "as trained"
     };
     println!(
-        "video2roll {:<14} {form:<14} batch {batch}: {:>7.1} frames/s ({on})",
+        "video2roll {:<19} {form:<14} batch {batch}: {:>7.1} frames/s ({on})",
         arch.name(),
         frames as f64 / s,
     );
@@ -83,8 +83,10 @@ fn main() {
         if device == tch::Device::Cpu {
             for threads in [1, cores] {
                 tch::set_num_threads(threads);
-                for b in [1, 8] {
-                    bench(Arch::KeyColumnRest, device, b, 4.0, true);
+                for arch in [Arch::KeyColumnRest, Arch::KeyColumnRestHalf] {
+                    for b in [1, 8] {
+                        bench(arch, device, b, 4.0, true);
+                    }
                 }
             }
             tch::set_num_threads(cores);

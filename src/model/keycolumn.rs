@@ -16,6 +16,12 @@
 //! With `rest` (arch `keycolumn-rest`), a window's last image is the keyboard at rest
 //! (`core::rest`), normalised with the frames, and the middle frame's difference to it is one
 //! more input channel: a key held under a still hand shows there and in no frame difference.
+//!
+//! [`Size::Half`] (arch `keycolumn-rest-half`) is the same net on the input averaged over
+//! 2x2 pixels (50x450), with one convolution fewer and 24-32 channels instead of 32-48: a
+//! third of the multiply-adds (60 M a frame against 187 M), the same 7 rows, the same 225
+//! columns before the per-key pooling and the same vertical receptive field (62 of the
+//! strip's 100 pixels).
 
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
@@ -24,12 +30,48 @@ use super::keynet::{FRAMES, HEIGHT, WIDTH, key_pool};
 
 /// Feature rows kept down the key's length.
 const ROWS: i64 = 7;
-const CH: i64 = 48;
 /// Features per key that the head reads.
 pub const FEATURES: i64 = 96;
-/// The 3x3 convolutions' strides (rows, columns): down the key's length only after the
-/// first two. The inference form ([`Folded`]) runs the same.
-const STRIDES: [[i64; 2]; 5] = [[2, 2], [2, 2], [2, 1], [2, 1], [1, 1]];
+
+/// How large a KeyColumn net is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    /// The strip at full resolution (100x900), five convolutions up to 48 channels.
+    Full,
+    /// The strip averaged over 2x2 pixels (50x450), four convolutions up to 32 channels.
+    Half,
+}
+
+impl Size {
+    /// The 3x3 convolutions, as (output channels, strides (rows, columns)): down the key's
+    /// length only after the first columns' stride(s), ending at 7 rows and 225 columns.
+    /// The inference form ([`Folded`]) runs the same.
+    fn convs(self) -> &'static [(i64, [i64; 2])] {
+        match self {
+            Size::Full => &[
+                (16, [2, 2]),
+                (32, [2, 2]),
+                (48, [2, 1]),
+                (48, [2, 1]),
+                (48, [1, 1]),
+            ],
+            Size::Half => &[(16, [2, 2]), (24, [2, 1]), (32, [2, 1]), (32, [1, 1])],
+        }
+    }
+
+    /// Channels of the last convolution.
+    fn channels(self) -> i64 {
+        self.convs().last().map_or(0, |c| c.0)
+    }
+
+    /// The input's height and width after the first step (averaging for `Half`).
+    fn input(self) -> (i64, i64) {
+        match self {
+            Size::Full => (HEIGHT, WIDTH),
+            Size::Half => (HEIGHT / 2, WIDTH / 2),
+        }
+    }
+}
 /// Padding of the key-mixing convolutions (kernels 5 and 3): each key keeps its place.
 const CTX1_PAD: i64 = 2;
 const CTX2_PAD: i64 = 1;
@@ -43,19 +85,23 @@ pub struct KeyColumn {
     embed: Tensor,
     head: nn::Conv1D,
     rest: bool,
+    size: Size,
 }
 
 impl KeyColumn {
-    pub fn new(vs: &nn::Path, keys: i64, lowest_note: u8, rest: bool) -> KeyColumn {
-        let spec: [(i64, i64, [i64; 2]); 5] = [
-            (2 * FRAMES - 1 + i64::from(rest), 16, STRIDES[0]),
-            (16, 32, STRIDES[1]),
-            (32, CH, STRIDES[2]),
-            (CH, CH, STRIDES[3]),
-            (CH, CH, STRIDES[4]),
-        ];
+    pub fn new(vs: &nn::Path, keys: i64, lowest_note: u8, rest: bool, size: Size) -> KeyColumn {
+        let mut cin = 2 * FRAMES - 1 + i64::from(rest);
+        let spec: Vec<(i64, i64, [i64; 2])> = size
+            .convs()
+            .iter()
+            .map(|&(cout, stride)| {
+                let layer = (cin, cout, stride);
+                cin = cout;
+                layer
+            })
+            .collect();
         let convs = super::keynet::conv_bn_stack(vs, &spec);
-        let ch = CH * ROWS;
+        let ch = size.channels() * ROWS;
         let c1 = nn::ConvConfig {
             padding: CTX1_PAD,
             ..Default::default()
@@ -73,6 +119,7 @@ impl KeyColumn {
             embed: vs.var("embed", &[FEATURES, keys], nn::Init::Const(0.0)),
             head: nn::conv1d(vs / "head", FEATURES, 2, 1, Default::default()),
             rest,
+            size,
         }
     }
 }
@@ -94,10 +141,14 @@ impl KeyColumn {
         }
         parts.insert(0, frames);
         let mut x = Tensor::cat(&parts, 1);
+        if self.size == Size::Half {
+            x = x.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None);
+        }
         for (conv, bn) in &self.convs {
             x = x.apply(conv).apply_t(bn, train).relu();
         }
-        // [N, 48, 7, 225] -> rows as channels -> [N, 336, 225] -> per key [N, 336, keys].
+        // [N, 48, 7, 225] -> rows as channels -> [N, 336, 225] -> per key [N, 336, keys]
+        // (32 and 224 for `Half`).
         let (n, c, h, w) = x.size4().unwrap_or((0, 0, 0, 0));
         debug_assert_eq!(h, ROWS, "input height {HEIGHT}");
         let x = x.reshape([n, c * h, w]);
@@ -121,6 +172,7 @@ pub struct Folded {
     embed: Tensor,
     head: (Tensor, Tensor),
     rest: bool,
+    size: Size,
     /// The prepared input, kept between calls (no fresh 3.6 MB a frame to clear).
     scratch: std::sync::Mutex<Vec<f32>>,
 }
@@ -157,8 +209,8 @@ impl KeyColumn {
         let convs = self
             .convs
             .iter()
-            .zip(STRIDES)
-            .map(|((conv, bn), stride)| {
+            .zip(self.size.convs())
+            .map(|((conv, bn), &(_, stride))| {
                 let scale = (&bn.running_var + eps).rsqrt();
                 let scale = match &bn.ws {
                     Some(g) => scale * g,
@@ -184,6 +236,7 @@ impl KeyColumn {
             embed: self.embed.detach().copy(),
             head: conv1d_params(&self.head),
             rest: self.rest,
+            size: self.size,
             scratch: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -199,14 +252,17 @@ impl Folded {
     /// The first layer's input for windows of GRAY8 images (`FRAMES`, then the rest image
     /// when the net uses it; each `HEIGHT x WIDTH`), as `features_t` makes it from [0, 1]
     /// floats: the window normalised by its mean and standard deviation (all its images),
-    /// then frames, differences x2 and middle-minus-rest x2. Exact sums in integers.
-    /// `out` is resized to fit; every value is written.
+    /// then frames, differences x2 and middle-minus-rest x2, averaged over 2x2 pixels for
+    /// [`Size::Half`] (the same thing: every step is linear). Exact sums in integers. `out`
+    /// is resized to fit; every value is written.
     pub fn prepare(&self, windows: &[&[u8]], out: &mut Vec<f32>) {
         let px = (HEIGHT * WIDTH) as usize;
+        let (oh, ow) = self.size.input();
+        let opx = (oh * ow) as usize;
         let frames = FRAMES as usize;
         let ch = self.channels();
-        out.resize(windows.len() * ch * px, 0.0);
-        for (w, dst) in windows.iter().zip(out.chunks_mut(ch * px)) {
+        out.resize(windows.len() * ch * opx, 0.0);
+        for (w, dst) in windows.iter().zip(out.chunks_mut(ch * opx)) {
             let (mut sum, mut sq) = (0u64, 0u64);
             for &v in w.iter() {
                 sum += u64::from(v);
@@ -220,27 +276,51 @@ impl Folded {
             let lut: Vec<f32> = (0..256)
                 .map(|v| ((f64::from(v) / 255.0 - mean) * inv) as f32)
                 .collect();
-            let (norm, rest) = dst.split_at_mut(frames * px);
-            for (i, plane) in norm.chunks_mut(px).enumerate() {
-                for (d, &v) in plane.iter_mut().zip(&w[i * px..(i + 1) * px]) {
-                    *d = lut[v as usize];
-                }
+            let (norm, rest) = dst.split_at_mut(frames * opx);
+            for (i, plane) in norm.chunks_mut(opx).enumerate() {
+                self.sample(plane, &w[i * px..(i + 1) * px], &lut);
             }
-            let (diffs, last) = rest.split_at_mut((frames - 1) * px);
-            for (i, plane) in diffs.chunks_mut(px).enumerate() {
+            let (diffs, last) = rest.split_at_mut((frames - 1) * opx);
+            for (i, plane) in diffs.chunks_mut(opx).enumerate() {
                 let (a, b) = (
-                    &norm[i * px..(i + 1) * px],
-                    &norm[(i + 1) * px..(i + 2) * px],
+                    &norm[i * opx..(i + 1) * opx],
+                    &norm[(i + 1) * opx..(i + 2) * opx],
                 );
                 for ((d, &x0), &x1) in plane.iter_mut().zip(a).zip(b) {
                     *d = (x1 - x0) * 2.0;
                 }
             }
             if self.rest {
-                let middle = &norm[(frames / 2) * px..(frames / 2 + 1) * px];
-                let r = &w[frames * px..(frames + 1) * px];
-                for ((d, &m), &v) in last.iter_mut().zip(middle).zip(r) {
-                    *d = (m - lut[v as usize]) * 2.0;
+                let middle = &norm[(frames / 2) * opx..(frames / 2 + 1) * opx];
+                self.sample(last, &w[frames * px..(frames + 1) * px], &lut);
+                for (d, &m) in last.iter_mut().zip(middle) {
+                    *d = (m - *d) * 2.0;
+                }
+            }
+        }
+    }
+
+    /// One image's normalised values (`lut`) at the net's input size: as they are, or the
+    /// mean of each 2x2 block for [`Size::Half`].
+    fn sample(&self, plane: &mut [f32], image: &[u8], lut: &[f32]) {
+        match self.size {
+            Size::Full => {
+                for (d, &v) in plane.iter_mut().zip(image) {
+                    *d = lut[v as usize];
+                }
+            }
+            Size::Half => {
+                let w = WIDTH as usize;
+                for (row, pair) in plane.chunks_mut(w / 2).zip(image.chunks_exact(2 * w)) {
+                    let (a, b) = pair.split_at(w);
+                    for ((d, a), b) in row.iter_mut().zip(a.chunks_exact(2)).zip(b.chunks_exact(2))
+                    {
+                        *d = 0.25
+                            * (lut[a[0] as usize]
+                                + lut[a[1] as usize]
+                                + lut[b[0] as usize]
+                                + lut[b[1] as usize]);
+                    }
                 }
             }
         }
@@ -254,7 +334,8 @@ impl Folded {
         self.forward(&scratch, windows.len(), device)
     }
 
-    /// Logits [N, 2, keys] of windows already `prepare`d ([N * channels * HEIGHT * WIDTH]).
+    /// Logits [N, 2, keys] of windows already `prepare`d ([N * channels * height * width],
+    /// the input size of the net's [`Size`]).
     pub fn forward(
         &self,
         prepared: &[f32],
@@ -262,7 +343,8 @@ impl Folded {
         device: tch::Device,
     ) -> Result<Tensor, tch::TchError> {
         let _guard = tch::no_grad_guard();
-        let size = [n as i64, self.channels() as i64, HEIGHT, WIDTH];
+        let (h, w) = self.size.input();
+        let size = [n as i64, self.channels() as i64, h, w];
         let count: i64 = size.iter().product();
         if prepared.len() as i64 != count {
             return Err(tch::TchError::Shape(format!(
@@ -320,28 +402,30 @@ mod tests {
 
     #[test]
     fn forward_shape() {
-        let vs = nn::VarStore::new(tch::Device::Cpu);
-        let net = KeyColumn::new(&vs.root(), 88, 21, false);
-        let x = Tensor::rand([2, FRAMES, HEIGHT, WIDTH], (Kind::Float, tch::Device::Cpu));
-        assert_eq!(net.forward_t(&x, false).size(), vec![2, 2, 88]);
-        assert_eq!(net.forward_t(&x, true).size(), vec![2, 2, 88]);
-        let vs = nn::VarStore::new(tch::Device::Cpu);
-        let net = KeyColumn::new(&vs.root(), 88, 21, true);
-        let x = Tensor::rand(
-            [2, FRAMES + 1, HEIGHT, WIDTH],
-            (Kind::Float, tch::Device::Cpu),
-        );
-        assert_eq!(net.forward_t(&x, false).size(), vec![2, 2, 88]);
+        for size in [Size::Full, Size::Half] {
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let net = KeyColumn::new(&vs.root(), 88, 21, false, size);
+            let x = Tensor::rand([2, FRAMES, HEIGHT, WIDTH], (Kind::Float, tch::Device::Cpu));
+            assert_eq!(net.forward_t(&x, false).size(), vec![2, 2, 88]);
+            assert_eq!(net.forward_t(&x, true).size(), vec![2, 2, 88]);
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let net = KeyColumn::new(&vs.root(), 88, 21, true, size);
+            let x = Tensor::rand(
+                [2, FRAMES + 1, HEIGHT, WIDTH],
+                (Kind::Float, tch::Device::Cpu),
+            );
+            assert_eq!(net.forward_t(&x, false).size(), vec![2, 2, 88]);
+        }
     }
 
     /// The folded inference form gives the trained net's output: BatchNorm statistics and
     /// affine set away from their defaults so that folding them matters.
     #[test]
     fn folded_matches_the_net() {
-        for rest in [false, true] {
+        for (rest, size) in [(false, Size::Full), (true, Size::Full), (true, Size::Half)] {
             tch::manual_seed(7);
             let vs = nn::VarStore::new(tch::Device::Cpu);
-            let mut net = KeyColumn::new(&vs.root(), 88, 21, rest);
+            let mut net = KeyColumn::new(&vs.root(), 88, 21, rest, size);
             // Uniform values in [lo, lo + 1).
             let rand =
                 |size: &[i64], lo: f64| Tensor::rand(size, (Kind::Float, tch::Device::Cpu)) + lo;
@@ -392,7 +476,7 @@ mod tests {
             let scale = want.abs().max().double_value(&[]);
             assert!(
                 diff < 1e-3 * scale.max(1.0),
-                "rest {rest}: max diff {diff} (scale {scale})"
+                "rest {rest}, {size:?}: max diff {diff} (scale {scale})"
             );
         }
     }

@@ -142,6 +142,9 @@ pub enum Arch {
     /// video itself: a key held under a still hand differs from rest, not from the frame
     /// before.
     KeyColumnRest,
+    /// KeyColumnRest on the strip averaged over 2x2 pixels, with fewer channels: a third
+    /// of the work ([`keycolumn::Size::Half`]).
+    KeyColumnRestHalf,
     /// Audeo's Video2Roll Net (ResNet18 with FTB, FRB and self-attention), frame head only.
     Audeo,
 }
@@ -152,6 +155,7 @@ impl Arch {
             Arch::KeyNet => "keynet",
             Arch::KeyColumn => "keycolumn",
             Arch::KeyColumnRest => "keycolumn-rest",
+            Arch::KeyColumnRestHalf => "keycolumn-rest-half",
             Arch::Audeo => "audeo",
         }
     }
@@ -161,18 +165,28 @@ impl Arch {
             "keynet" => Some(Arch::KeyNet),
             "keycolumn" => Some(Arch::KeyColumn),
             "keycolumn-rest" => Some(Arch::KeyColumnRest),
+            "keycolumn-rest-half" => Some(Arch::KeyColumnRestHalf),
             "audeo" => Some(Arch::Audeo),
             _ => None,
         }
     }
 
     pub fn has_onset(self) -> bool {
-        matches!(self, Arch::KeyNet | Arch::KeyColumn | Arch::KeyColumnRest)
+        !matches!(self, Arch::Audeo)
     }
 
     /// Whether each window ends with the keyboard at rest after its frames.
     pub fn uses_rest(self) -> bool {
-        matches!(self, Arch::KeyColumnRest)
+        matches!(self, Arch::KeyColumnRest | Arch::KeyColumnRestHalf)
+    }
+
+    /// The size of a KeyColumn net; `None` for other nets.
+    pub fn keycolumn_size(self) -> Option<keycolumn::Size> {
+        match self {
+            Arch::KeyColumn | Arch::KeyColumnRest => Some(keycolumn::Size::Full),
+            Arch::KeyColumnRestHalf => Some(keycolumn::Size::Half),
+            Arch::KeyNet | Arch::Audeo => None,
+        }
     }
 }
 
@@ -247,8 +261,9 @@ impl ModelMeta {
         if s("format")? != "pianola-video2roll" {
             return Err("not a pianola video2roll model (format field)".into());
         }
-        let arch = Arch::from_name(s("arch")?)
-            .ok_or("unknown arch (keycolumn, keycolumn-rest, keynet, audeo)")?;
+        let arch = Arch::from_name(s("arch")?).ok_or(
+            "unknown arch (keycolumn, keycolumn-rest, keycolumn-rest-half, keynet, audeo)",
+        )?;
         Ok(ModelMeta {
             arch,
             keys: u("keys")? as usize,
@@ -380,12 +395,13 @@ impl Model {
                 meta.keys as i64,
                 meta.lowest_note,
             ))),
-            Arch::KeyColumn | Arch::KeyColumnRest => {
+            Arch::KeyColumn | Arch::KeyColumnRest | Arch::KeyColumnRestHalf => {
                 Net::KeyColumn(Box::new(keycolumn::KeyColumn::new(
                     &vs.root(),
                     meta.keys as i64,
                     meta.lowest_note,
                     meta.arch.uses_rest(),
+                    meta.arch.keycolumn_size().unwrap_or(keycolumn::Size::Full),
                 )))
             }
             Arch::Audeo => Net::Other(Box::new(audeo_net(&vs.root(), meta.keys as i64))),

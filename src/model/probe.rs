@@ -7,9 +7,7 @@
 use tch::{Kind, Tensor, nn};
 
 use super::keycolumn::{FEATURES, KeyColumn};
-use super::{
-    Arch, DeviceChoice, ModelError, ModelMeta, input_tensor, one_line, read_sidecar, resolve,
-};
+use super::{DeviceChoice, ModelError, ModelMeta, input_tensor, one_line, read_sidecar, resolve};
 
 /// A KeyColumn net loaded for its features.
 pub struct FeatureNet {
@@ -20,11 +18,12 @@ pub struct FeatureNet {
 }
 
 impl FeatureNet {
-    /// Load a `keycolumn` or `keycolumn-rest` model (weights and sidecar).
+    /// Load a KeyColumn model (`keycolumn`, `keycolumn-rest`, `keycolumn-rest-half`: weights
+    /// and sidecar).
     pub fn load(path: &std::path::Path, device: DeviceChoice) -> Result<FeatureNet, ModelError> {
         let p = path.display().to_string();
         let meta = read_sidecar(path, ModelMeta::from_json)?;
-        if !matches!(meta.arch, Arch::KeyColumn | Arch::KeyColumnRest) {
+        let Some(size) = meta.arch.keycolumn_size() else {
             return Err(ModelError::Invalid {
                 path: p,
                 why: format!(
@@ -32,7 +31,7 @@ impl FeatureNet {
                     meta.arch.name()
                 ),
             });
-        }
+        };
         let device = resolve(device)?;
         let mut vs = nn::VarStore::new(device);
         let net = KeyColumn::new(
@@ -40,6 +39,7 @@ impl FeatureNet {
             meta.keys as i64,
             meta.lowest_note,
             meta.arch.uses_rest(),
+            size,
         );
         vs.load(path).map_err(|e| ModelError::Invalid {
             path: p,
@@ -184,7 +184,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pianola-probe-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("m.safetensors");
-        let model = super::super::Model::new(ModelMeta::new(Arch::KeyColumnRest), tch::Device::Cpu);
+        let model = super::super::Model::new(
+            ModelMeta::new(super::super::Arch::KeyColumnRest),
+            tch::Device::Cpu,
+        );
         model.save(&path).unwrap();
         let net = FeatureNet::load(&path, DeviceChoice::Cpu).unwrap();
         let size = net.meta().images() * net.meta().height * net.meta().width;

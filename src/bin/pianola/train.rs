@@ -22,7 +22,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "models/video2roll.safetensors")]
     pub out: PathBuf,
     /// Net: keycolumn (looks along the key; default), keycolumn-rest (also sees the
-    /// keyboard at rest, estimated from the video), keynet (compact) or audeo (Audeo's
+    /// keyboard at rest, estimated from the video), keycolumn-rest-half (the same on the
+    /// strip at half resolution, a third of the work), keynet (compact) or audeo (Audeo's
     /// Video2Roll Net).
     #[arg(long, default_value = "keycolumn")]
     pub arch: String,
@@ -187,7 +188,7 @@ impl Batcher {
 fn load_or_new(a: &TrainArgs, init: Option<Model>) -> Result<Model> {
     let arch = Arch::from_name(&a.arch).ok_or_else(|| {
         anyhow!(
-            "--arch {}: use keycolumn, keycolumn-rest, keynet or audeo",
+            "--arch {}: use keycolumn, keycolumn-rest, keycolumn-rest-half, keynet or audeo",
             a.arch
         )
     })?;
