@@ -22,6 +22,7 @@ mod render;
 mod sim;
 mod synth;
 mod train;
+mod train_args;
 mod train_check;
 mod train_data;
 mod train_refiner;
@@ -62,7 +63,7 @@ enum Command {
     /// and/or procedural music, split into train and held-out by piece and by seed.
     Dataset(dataset::DatasetArgs),
     /// Train a video2roll net on real clips and pianosim renders (checkpoints as it goes).
-    Train(train::TrainArgs),
+    Train(train_args::TrainArgs),
     /// Train roll2midi's learned refinement (Audeo's Roll2Midi GAN) on video2roll's
     /// probabilities for rendered clips and their true rolls.
     TrainRefiner(train_refiner::TrainRefinerArgs),

@@ -9,7 +9,7 @@ use gstpianola::core::metrics::{FrameMetrics, frame_metrics};
 use gstpianola::model::Model;
 use gstpianola::model::train::StepLog;
 
-use crate::train::TrainArgs;
+use crate::train_args::TrainArgs;
 use crate::trainset::Example;
 
 /// Frame-level P/R/F1 of the key-down output (threshold from the model's metadata) and of

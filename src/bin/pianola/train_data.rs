@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow};
 use gstpianola::core::clip::ClipSpec;
 
 use crate::clips;
-use crate::train::TrainArgs;
+use crate::train_args::TrainArgs;
 use crate::trainset::{ClipWindows, Example};
 
 /// Recorded clips to train on and real examples to validate on.
@@ -69,7 +69,7 @@ pub fn recorded(a: &TrainArgs) -> Result<Recorded> {
         val_specs.push(spec);
     }
     let cache = Some(a.cache.as_path());
-    let rest = crate::train::wants_rest(a);
+    let rest = crate::train_args::wants_rest(a);
     let mut train = Vec::new();
     for s in &train_specs {
         let c = clips::windows(s, cache)?.with_rest(rest);
@@ -126,9 +126,9 @@ pub fn data_record(a: &TrainArgs, rec: &Recorded) -> serde_json::Value {
         "recorded_clips_trained_on": rec.trained_on,
         "real_clips_validated_on_never_trained_on": rec.validated_on,
         "augmentation": !a.no_augment,
-        "key_augmentation": crate::train::augmentation(a).is_some_and(|g| g.keys),
-        "max_shift": crate::train::augmentation(a).map(|g| g.max_shift),
-        "glare_shadow": crate::train::augmentation(a).is_some_and(|g| g.glare_shadow),
-        "sharpen": crate::train::augmentation(a).is_some_and(|g| g.sharpen),
+        "key_augmentation": crate::train_args::augmentation(a).is_some_and(|g| g.keys),
+        "max_shift": crate::train_args::augmentation(a).map(|g| g.max_shift),
+        "glare_shadow": crate::train_args::augmentation(a).is_some_and(|g| g.glare_shadow),
+        "sharpen": crate::train_args::augmentation(a).is_some_and(|g| g.sharpen),
     })
 }
