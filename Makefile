@@ -76,6 +76,8 @@ install: release plugin
 	install -D -m 644 $(PLUGIN_DIR)/release/libgstpianola.so $(DATA_HOME)/gstreamer-1.0/plugins/libgstpianola.so
 	install -D -m 644 models/video2roll.safetensors $(DATA_HOME)/pianola/models/video2roll.safetensors
 	install -D -m 644 models/video2roll.json $(DATA_HOME)/pianola/models/video2roll.json
+	install -D -m 644 models/video2roll-half.safetensors $(DATA_HOME)/pianola/models/video2roll-half.safetensors
+	install -D -m 644 models/video2roll-half.json $(DATA_HOME)/pianola/models/video2roll-half.json
 	install -D -m 644 models/roll2midi.safetensors $(DATA_HOME)/pianola/models/roll2midi.safetensors
 	install -D -m 644 models/roll2midi.json $(DATA_HOME)/pianola/models/roll2midi.json
 	install -D -m 755 target/release/pianola $(BIN_DIR)/pianola

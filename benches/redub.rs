@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The clip's length (its README), for the real-time factor.
@@ -21,19 +22,22 @@ fn time_pipeline(desc: &str) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
-fn time_redub(video: &std::path::Path, dir: &std::path::Path) -> f64 {
+/// The whole `pianola redub` to MP4 + WAV + MIDI, with `model` (video2roll weights) when given.
+fn time_redub(video: &Path, dir: &Path, model: Option<&Path>) -> f64 {
     let t0 = Instant::now();
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_pianola"))
-        .arg("redub")
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pianola"));
+    cmd.arg("redub")
         .arg(video)
         .args(["-q", "-o"])
         .arg(dir.join("bach.mp4"))
         .arg("-o")
         .arg(dir.join("bach.wav"))
         .arg("--midi")
-        .arg(dir.join("bach.mid"))
-        .status()
-        .expect("run pianola redub");
+        .arg(dir.join("bach.mid"));
+    if let Some(m) = model {
+        cmd.arg("--model").arg(m);
+    }
+    let status = cmd.status().expect("run pianola redub");
     assert!(status.success(), "pianola redub failed: {status}");
     t0.elapsed().as_secs_f64()
 }
@@ -110,7 +114,34 @@ fn main() {
     }
     row(
         "pianola redub to MP4 + WAV + MIDI (whole)",
-        best_of(repeat, || time_redub(&video, &dir)),
+        best_of(repeat, || time_redub(&video, &dir, None)),
     );
+    // The faster net shipped beside the default one (models/video2roll-half.safetensors).
+    let half = std::env::var_os("PIANOLA_MODEL_DIR")
+        .map_or_else(|| PathBuf::from("models"), PathBuf::from)
+        .join("video2roll-half.safetensors");
+    if !half.is_file() {
+        println!("half-resolution net: {} is not there", half.display());
+    } else {
+        let m = format!("model=\"{}\"", half.display());
+        for (name, tail) in [
+            ("+ video2roll (half net)", "fakesink sync=false".to_string()),
+            (
+                "+ roll2midi ! midisynth ! wavenc (half net)",
+                format!(
+                    "roll2midi ! midisynth ! audioconvert ! wavenc ! filesink location=\"{}\"",
+                    wav.display()
+                ),
+            ),
+        ] {
+            let desc =
+                format!("{src} ! videoconvert ! pianocrop ! queue ! video2roll {m} ! {tail}");
+            row(name, best_of(repeat, || time_pipeline(&desc)));
+        }
+        row(
+            "pianola redub --model (half net) (whole)",
+            best_of(repeat, || time_redub(&video, &dir, Some(&half))),
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

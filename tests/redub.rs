@@ -214,6 +214,8 @@ fn bad_input_gets_a_clear_error() {
     assert!(!ok && e.contains("at least 64x16"), "{e}");
 }
 
+/// Both roll2midi modes with the shipped video2roll, and the rule-based mode with the faster
+/// net shipped beside it (models/video2roll-half.safetensors).
 #[test]
 fn both_roll2midi_modes_transcribe_a_rendered_performance() {
     use gstpianola::core::metrics::onset_metrics;
@@ -252,4 +254,12 @@ fn both_roll2midi_modes_transcribe_a_rendered_performance() {
         println!("{mode}: {m}");
         assert!(m.f1 >= 0.9, "{mode}: {m}");
     }
+    let half = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/video2roll-half.safetensors");
+    let out = dir.join("half.mid");
+    let (ok, _, e) = redub(args![&input, "--midi", &out, "--model", &half]);
+    assert!(ok, "{e}");
+    let est = smf_to_notes(&std::fs::read(&out).unwrap()).unwrap();
+    let m = onset_metrics(&est, &reference, 0.1);
+    println!("half net: {m}");
+    assert!(m.f1 >= 0.9, "half net: {m}");
 }
