@@ -17,6 +17,11 @@
 //! (`core::rest`), normalised with the frames, and the middle frame's difference to it is one
 //! more input channel: a key held under a still hand shows there and in no frame difference.
 //!
+//! With [`Input::Relative`] (arch `keycolumn-relative`), the five strips themselves are
+//! replaced by the five strips minus the keyboard at rest: the net sees what moved over the
+//! keys and never what the keyboard itself looks like (its colour, gloss, glare and print),
+//! which is what differs between pianos.
+//!
 //! [`Size::Half`] (arch `keycolumn-rest-half`) is the same net on the input averaged over
 //! 2x2 pixels (50x450), with one convolution fewer and 24-32 channels instead of 32-48: a
 //! third of the multiply-adds (60 M a frame against 187 M), the same 7 rows, the same 225
@@ -32,6 +37,34 @@ use super::keynet::{FRAMES, HEIGHT, WIDTH, key_pool};
 const ROWS: i64 = 7;
 /// Features per key that the head reads.
 pub const FEATURES: i64 = 96;
+
+/// What a KeyColumn net reads of a window (each image normalised with the window's mean and
+/// standard deviation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The five strips and their four differences (arch `keycolumn`).
+    Frames,
+    /// Those and the middle strip minus the keyboard at rest (`keycolumn-rest`).
+    Rest,
+    /// The five strips minus the keyboard at rest, and their four differences
+    /// (`keycolumn-relative`): nothing of the keyboard's own look.
+    Relative,
+}
+
+impl Input {
+    /// Channels of the first convolution's input.
+    fn channels(self) -> i64 {
+        match self {
+            Input::Frames | Input::Relative => 2 * FRAMES - 1,
+            Input::Rest => 2 * FRAMES,
+        }
+    }
+
+    /// Whether each window ends with the keyboard at rest after its frames.
+    pub fn uses_rest(self) -> bool {
+        self != Input::Frames
+    }
+}
 
 /// How large a KeyColumn net is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,13 +117,13 @@ pub struct KeyColumn {
     ctx2: nn::Conv1D,
     embed: Tensor,
     head: nn::Conv1D,
-    rest: bool,
+    input: Input,
     size: Size,
 }
 
 impl KeyColumn {
-    pub fn new(vs: &nn::Path, keys: i64, lowest_note: u8, rest: bool, size: Size) -> KeyColumn {
-        let mut cin = 2 * FRAMES - 1 + i64::from(rest);
+    pub fn new(vs: &nn::Path, keys: i64, lowest_note: u8, input: Input, size: Size) -> KeyColumn {
+        let mut cin = input.channels();
         let spec: Vec<(i64, i64, [i64; 2])> = size
             .convs()
             .iter()
@@ -118,7 +151,7 @@ impl KeyColumn {
             ctx2: nn::conv1d(vs / "ctx2", FEATURES, FEATURES, 3, c2),
             embed: vs.var("embed", &[FEATURES, keys], nn::Init::Const(0.0)),
             head: nn::conv1d(vs / "head", FEATURES, 2, 1, Default::default()),
-            rest,
+            input,
             size,
         }
     }
@@ -134,12 +167,15 @@ impl KeyColumn {
         let x = (xs - mean) / (std + 0.02);
         let frames = x.narrow(1, 0, FRAMES);
         let diffs = frames.narrow(1, 1, FRAMES - 1) - frames.narrow(1, 0, FRAMES - 1);
-        let mut parts = vec![diffs * 2.0];
-        if self.rest {
+        let first = match self.input {
+            Input::Relative => (&frames - x.narrow(1, FRAMES, 1)) * 2.0,
+            Input::Frames | Input::Rest => frames.shallow_clone(),
+        };
+        let mut parts = vec![first, diffs * 2.0];
+        if self.input == Input::Rest {
             let middle = frames.narrow(1, FRAMES / 2, 1);
             parts.push((middle - x.narrow(1, FRAMES, 1)) * 2.0);
         }
-        parts.insert(0, frames);
         let mut x = Tensor::cat(&parts, 1);
         if self.size == Size::Half {
             x = x.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None);
@@ -171,7 +207,7 @@ pub struct Folded {
     ctx2: (Tensor, Tensor),
     embed: Tensor,
     head: (Tensor, Tensor),
-    rest: bool,
+    input: Input,
     size: Size,
     /// The prepared input, kept between calls (no fresh 3.6 MB a frame to clear).
     scratch: std::sync::Mutex<Vec<f32>>,
@@ -235,7 +271,7 @@ impl KeyColumn {
             ctx2: conv1d_params(&self.ctx2),
             embed: self.embed.detach().copy(),
             head: conv1d_params(&self.head),
-            rest: self.rest,
+            input: self.input,
             size: self.size,
             scratch: std::sync::Mutex::new(Vec::new()),
         }
@@ -243,16 +279,18 @@ impl KeyColumn {
 }
 
 impl Folded {
-    /// Input channels the first convolution takes: frames, their differences, and the
-    /// middle frame against the rest image when the net uses it.
+    /// Input channels the first convolution takes: frames (or frames against the rest
+    /// image), their differences, and the middle frame against the rest image for
+    /// [`Input::Rest`].
     fn channels(&self) -> usize {
-        2 * FRAMES as usize - 1 + usize::from(self.rest)
+        self.input.channels() as usize
     }
 
     /// The first layer's input for windows of GRAY8 images (`FRAMES`, then the rest image
     /// when the net uses it; each `HEIGHT x WIDTH`), as `features_t` makes it from [0, 1]
     /// floats: the window normalised by its mean and standard deviation (all its images),
-    /// then frames, differences x2 and middle-minus-rest x2, averaged over 2x2 pixels for
+    /// then frames (frames-minus-rest x2 for [`Input::Relative`]), differences x2 and
+    /// middle-minus-rest x2 for [`Input::Rest`], averaged over 2x2 pixels for
     /// [`Size::Half`] (the same thing: every step is linear). Exact sums in integers. `out`
     /// is resized to fit; every value is written.
     pub fn prepare(&self, windows: &[&[u8]], out: &mut Vec<f32>) {
@@ -262,6 +300,14 @@ impl Folded {
         let frames = FRAMES as usize;
         let ch = self.channels();
         out.resize(windows.len() * ch * opx, 0.0);
+        let mut rest_plane = vec![
+            0f32;
+            if self.input == Input::Relative {
+                opx
+            } else {
+                0
+            }
+        ];
         for (w, dst) in windows.iter().zip(out.chunks_mut(ch * opx)) {
             let (mut sum, mut sq) = (0u64, 0u64);
             for &v in w.iter() {
@@ -290,7 +336,15 @@ impl Folded {
                     *d = (x1 - x0) * 2.0;
                 }
             }
-            if self.rest {
+            if self.input == Input::Relative {
+                self.sample(&mut rest_plane, &w[frames * px..(frames + 1) * px], &lut);
+                for plane in norm.chunks_mut(opx) {
+                    for (d, &r) in plane.iter_mut().zip(&rest_plane) {
+                        *d = (*d - r) * 2.0;
+                    }
+                }
+            }
+            if self.input == Input::Rest {
                 let middle = &norm[(frames / 2) * opx..(frames / 2 + 1) * opx];
                 self.sample(last, &w[frames * px..(frames + 1) * px], &lut);
                 for (d, &m) in last.iter_mut().zip(middle) {
@@ -404,17 +458,19 @@ mod tests {
     fn forward_shape() {
         for size in [Size::Full, Size::Half] {
             let vs = nn::VarStore::new(tch::Device::Cpu);
-            let net = KeyColumn::new(&vs.root(), 88, 21, false, size);
+            let net = KeyColumn::new(&vs.root(), 88, 21, Input::Frames, size);
             let x = Tensor::rand([2, FRAMES, HEIGHT, WIDTH], (Kind::Float, tch::Device::Cpu));
             assert_eq!(net.forward_t(&x, false).size(), vec![2, 2, 88]);
             assert_eq!(net.forward_t(&x, true).size(), vec![2, 2, 88]);
-            let vs = nn::VarStore::new(tch::Device::Cpu);
-            let net = KeyColumn::new(&vs.root(), 88, 21, true, size);
-            let x = Tensor::rand(
-                [2, FRAMES + 1, HEIGHT, WIDTH],
-                (Kind::Float, tch::Device::Cpu),
-            );
-            assert_eq!(net.forward_t(&x, false).size(), vec![2, 2, 88]);
+            for input in [Input::Rest, Input::Relative] {
+                let vs = nn::VarStore::new(tch::Device::Cpu);
+                let net = KeyColumn::new(&vs.root(), 88, 21, input, size);
+                let x = Tensor::rand(
+                    [2, FRAMES + 1, HEIGHT, WIDTH],
+                    (Kind::Float, tch::Device::Cpu),
+                );
+                assert_eq!(net.forward_t(&x, false).size(), vec![2, 2, 88]);
+            }
         }
     }
 
@@ -422,10 +478,15 @@ mod tests {
     /// affine set away from their defaults so that folding them matters.
     #[test]
     fn folded_matches_the_net() {
-        for (rest, size) in [(false, Size::Full), (true, Size::Full), (true, Size::Half)] {
+        for (input, size) in [
+            (Input::Frames, Size::Full),
+            (Input::Rest, Size::Full),
+            (Input::Rest, Size::Half),
+            (Input::Relative, Size::Full),
+        ] {
             tch::manual_seed(7);
             let vs = nn::VarStore::new(tch::Device::Cpu);
-            let mut net = KeyColumn::new(&vs.root(), 88, 21, rest, size);
+            let mut net = KeyColumn::new(&vs.root(), 88, 21, input, size);
             // Uniform values in [lo, lo + 1).
             let rand =
                 |size: &[i64], lo: f64| Tensor::rand(size, (Kind::Float, tch::Device::Cpu)) + lo;
@@ -443,7 +504,7 @@ mod tests {
                 }
                 net.embed.copy_(&rand(&[FEATURES, 88], -0.5));
             });
-            let images = (FRAMES + i64::from(rest)) as usize;
+            let images = (FRAMES + i64::from(input.uses_rest())) as usize;
             let px = (HEIGHT * WIDTH) as usize;
             // Two windows of bytes: a gradient with noise, and one nearly flat.
             let mut windows: Vec<Vec<u8>> = Vec::new();
@@ -476,7 +537,7 @@ mod tests {
             let scale = want.abs().max().double_value(&[]);
             assert!(
                 diff < 1e-3 * scale.max(1.0),
-                "rest {rest}, {size:?}: max diff {diff} (scale {scale})"
+                "{input:?}, {size:?}: max diff {diff} (scale {scale})"
             );
         }
     }

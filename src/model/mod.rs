@@ -145,6 +145,9 @@ pub enum Arch {
     /// KeyColumnRest on the strip averaged over 2x2 pixels, with fewer channels: a third
     /// of the work ([`keycolumn::Size::Half`]).
     KeyColumnRestHalf,
+    /// KeyColumn on the strips minus the keyboard at rest, and their differences: nothing of
+    /// the keyboard's own look ([`keycolumn::Input::Relative`]).
+    KeyColumnRelative,
     /// Audeo's Video2Roll Net (ResNet18 with FTB, FRB and self-attention), frame head only.
     Audeo,
 }
@@ -156,6 +159,7 @@ impl Arch {
             Arch::KeyColumn => "keycolumn",
             Arch::KeyColumnRest => "keycolumn-rest",
             Arch::KeyColumnRestHalf => "keycolumn-rest-half",
+            Arch::KeyColumnRelative => "keycolumn-relative",
             Arch::Audeo => "audeo",
         }
     }
@@ -166,6 +170,7 @@ impl Arch {
             "keycolumn" => Some(Arch::KeyColumn),
             "keycolumn-rest" => Some(Arch::KeyColumnRest),
             "keycolumn-rest-half" => Some(Arch::KeyColumnRestHalf),
+            "keycolumn-relative" => Some(Arch::KeyColumnRelative),
             "audeo" => Some(Arch::Audeo),
             _ => None,
         }
@@ -177,13 +182,26 @@ impl Arch {
 
     /// Whether each window ends with the keyboard at rest after its frames.
     pub fn uses_rest(self) -> bool {
-        matches!(self, Arch::KeyColumnRest | Arch::KeyColumnRestHalf)
+        self.keycolumn_input()
+            .is_some_and(keycolumn::Input::uses_rest)
+    }
+
+    /// What a KeyColumn net reads; `None` for other nets.
+    pub fn keycolumn_input(self) -> Option<keycolumn::Input> {
+        match self {
+            Arch::KeyColumn => Some(keycolumn::Input::Frames),
+            Arch::KeyColumnRest | Arch::KeyColumnRestHalf => Some(keycolumn::Input::Rest),
+            Arch::KeyColumnRelative => Some(keycolumn::Input::Relative),
+            Arch::KeyNet | Arch::Audeo => None,
+        }
     }
 
     /// The size of a KeyColumn net; `None` for other nets.
     pub fn keycolumn_size(self) -> Option<keycolumn::Size> {
         match self {
-            Arch::KeyColumn | Arch::KeyColumnRest => Some(keycolumn::Size::Full),
+            Arch::KeyColumn | Arch::KeyColumnRest | Arch::KeyColumnRelative => {
+                Some(keycolumn::Size::Full)
+            }
             Arch::KeyColumnRestHalf => Some(keycolumn::Size::Half),
             Arch::KeyNet | Arch::Audeo => None,
         }
@@ -262,7 +280,7 @@ impl ModelMeta {
             return Err("not a pianola video2roll model (format field)".into());
         }
         let arch = Arch::from_name(s("arch")?).ok_or(
-            "unknown arch (keycolumn, keycolumn-rest, keycolumn-rest-half, keynet, audeo)",
+            "unknown arch (keycolumn, keycolumn-rest, keycolumn-rest-half, keycolumn-relative, keynet, audeo)",
         )?;
         Ok(ModelMeta {
             arch,
@@ -389,22 +407,24 @@ impl Model {
     pub fn new(meta: ModelMeta, device: tch::Device) -> Model {
         keep_freed_memory();
         let vs = tch::nn::VarStore::new(device);
-        let net = match meta.arch {
-            Arch::KeyNet => Net::Other(Box::new(keynet::KeyNet::new(
+        let net = match (
+            meta.arch,
+            meta.arch.keycolumn_input(),
+            meta.arch.keycolumn_size(),
+        ) {
+            (_, Some(input), Some(size)) => Net::KeyColumn(Box::new(keycolumn::KeyColumn::new(
+                &vs.root(),
+                meta.keys as i64,
+                meta.lowest_note,
+                input,
+                size,
+            ))),
+            (Arch::KeyNet, ..) => Net::Other(Box::new(keynet::KeyNet::new(
                 &vs.root(),
                 meta.keys as i64,
                 meta.lowest_note,
             ))),
-            Arch::KeyColumn | Arch::KeyColumnRest | Arch::KeyColumnRestHalf => {
-                Net::KeyColumn(Box::new(keycolumn::KeyColumn::new(
-                    &vs.root(),
-                    meta.keys as i64,
-                    meta.lowest_note,
-                    meta.arch.uses_rest(),
-                    meta.arch.keycolumn_size().unwrap_or(keycolumn::Size::Full),
-                )))
-            }
-            Arch::Audeo => Net::Other(Box::new(audeo_net(&vs.root(), meta.keys as i64))),
+            _ => Net::Other(Box::new(audeo_net(&vs.root(), meta.keys as i64))),
         };
         Model {
             vs,

@@ -18,12 +18,13 @@ pub struct FeatureNet {
 }
 
 impl FeatureNet {
-    /// Load a KeyColumn model (`keycolumn`, `keycolumn-rest`, `keycolumn-rest-half`: weights
-    /// and sidecar).
+    /// Load a KeyColumn model (`keycolumn`, `keycolumn-rest`, `keycolumn-rest-half`,
+    /// `keycolumn-relative`: weights and sidecar).
     pub fn load(path: &std::path::Path, device: DeviceChoice) -> Result<FeatureNet, ModelError> {
         let p = path.display().to_string();
         let meta = read_sidecar(path, ModelMeta::from_json)?;
-        let Some(size) = meta.arch.keycolumn_size() else {
+        let (Some(size), Some(input)) = (meta.arch.keycolumn_size(), meta.arch.keycolumn_input())
+        else {
             return Err(ModelError::Invalid {
                 path: p,
                 why: format!(
@@ -34,13 +35,7 @@ impl FeatureNet {
         };
         let device = resolve(device)?;
         let mut vs = nn::VarStore::new(device);
-        let net = KeyColumn::new(
-            &vs.root(),
-            meta.keys as i64,
-            meta.lowest_note,
-            meta.arch.uses_rest(),
-            size,
-        );
+        let net = KeyColumn::new(&vs.root(), meta.keys as i64, meta.lowest_note, input, size);
         vs.load(path).map_err(|e| ModelError::Invalid {
             path: p,
             why: format!("weights do not match: {}", one_line(&e)),

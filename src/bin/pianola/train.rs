@@ -63,7 +63,7 @@ impl Batcher {
 fn load_or_new(a: &TrainArgs, init: Option<Model>) -> Result<Model> {
     let arch = Arch::from_name(&a.arch).ok_or_else(|| {
         anyhow!(
-            "--arch {}: use keycolumn, keycolumn-rest, keycolumn-rest-half, keynet or audeo",
+            "--arch {}: use keycolumn, keycolumn-rest, keycolumn-rest-half, keycolumn-relative, keynet or audeo",
             a.arch
         )
     })?;

@@ -15,8 +15,9 @@ pub struct TrainArgs {
     pub out: PathBuf,
     /// Net: keycolumn (looks along the key; default), keycolumn-rest (also sees the
     /// keyboard at rest, estimated from the video), keycolumn-rest-half (the same on the
-    /// strip at half resolution, a third of the work), keynet (compact) or audeo (Audeo's
-    /// Video2Roll Net).
+    /// strip at half resolution, a third of the work), keycolumn-relative (the strips minus
+    /// the keyboard at rest in place of the strips: nothing of the keyboard's own look),
+    /// keynet (compact) or audeo (Audeo's Video2Roll Net).
     #[arg(long, default_value = "keycolumn")]
     pub arch: String,
     /// Time budget in minutes.
