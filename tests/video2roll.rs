@@ -144,6 +144,63 @@ fn one_roll_frame_per_video_frame_with_two_frames_of_latency() {
     }
 }
 
+/// At 50 frames/s the window takes every second frame (window-rate 25, the default), so it
+/// spans the time the net was trained on: a 25 frames/s video with every frame shown twice
+/// gives, on its first showings, exactly the 25 frames/s video's output, with the same 80
+/// ms of latency. `window-rate=0` takes every frame (2 frames, 40 ms).
+#[test]
+fn a_faster_video_is_windowed_at_the_trained_rate() {
+    init();
+    let model = untrained_model("v2r-rate");
+    let caps = |fps: i32| {
+        gst_video::VideoCapsBuilder::new()
+            .format(gst_video::VideoFormat::Gray8)
+            .width(900)
+            .height(100)
+            .framerate(gst::Fraction::new(fps, 1))
+            .build()
+    };
+    let run = |fps: i32, window_rate: f64| -> (Vec<Vec<u8>>, Option<gst::ClockTime>) {
+        let e = gst::ElementFactory::make("video2roll")
+            .property("model", model.to_str().unwrap())
+            .property("processing-margin", 0i64)
+            .property("window-rate", window_rate)
+            .build()
+            .unwrap();
+        let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+        h.set_src_caps(caps(fps));
+        let repeat = (fps / 25) as u64;
+        let ms = 1000 / fps as u64;
+        let n = 8 * repeat;
+        for j in 0..n {
+            let mut b = frame(j / repeat);
+            let b_mut = b.make_mut();
+            b_mut.set_pts(gst::ClockTime::from_mseconds(ms * j));
+            b_mut.set_duration(gst::ClockTime::from_mseconds(ms));
+            h.push(b).unwrap();
+        }
+        let latency = h.query_latency();
+        assert!(h.push_event(gst::event::Eos::new()));
+        let out = (0..n)
+            .map(|_| h.pull().unwrap().map_readable().unwrap().to_vec())
+            .collect();
+        (out, latency)
+    };
+    let (at25, l25) = run(25, 25.0);
+    let (at50, l50) = run(50, 25.0);
+    assert_eq!(l25, Some(gst::ClockTime::from_mseconds(80)));
+    assert_eq!(l50, Some(gst::ClockTime::from_mseconds(80)));
+    for (i, want) in at25.iter().enumerate() {
+        assert!(at50[2 * i] == *want, "frame {i} differs");
+    }
+    let (every, l_every) = run(50, 0.0);
+    assert_eq!(l_every, Some(gst::ClockTime::from_mseconds(40)));
+    assert!(
+        (1..7).any(|i| every[2 * i] != at25[i]),
+        "every frame gave the strided output"
+    );
+}
+
 #[test]
 fn same_input_same_output_and_batching_changes_nothing_but_latency() {
     init();

@@ -12,7 +12,7 @@ use crate::caps;
 use crate::core::rest::RestEstimator;
 use crate::core::roll::{ProbFrame, RollLayout, ValueFormat};
 use crate::core::strip;
-use crate::core::strip::{FRAMES, HALF, window_indices};
+use crate::core::strip::{FRAMES, HALF, TRAINED_RATE, window_indices_every, window_step};
 use crate::latency::ProcessingMargin;
 use crate::model::{Model, ModelMeta};
 
@@ -29,6 +29,8 @@ const DEFAULT_BATCH_SIZE: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
 /// -1: measure the processing margin that the latency answer adds.
 const DEFAULT_PROCESSING_MARGIN: i64 = -1;
+/// The window's rate: the nets' training rate (see [`window_step`]).
+const DEFAULT_WINDOW_RATE: f64 = TRAINED_RATE;
 /// Blank forward passes run in `start()` so the first real frames are not slow.
 const WARM_UP_PASSES: usize = 2;
 
@@ -56,6 +58,7 @@ struct Settings {
     batch_size: u32,
     threads: u32,
     processing_margin: i64,
+    window_rate: f64,
 }
 
 impl Default for Settings {
@@ -66,6 +69,7 @@ impl Default for Settings {
             batch_size: DEFAULT_BATCH_SIZE,
             threads: DEFAULT_THREADS,
             processing_margin: DEFAULT_PROCESSING_MARGIN,
+            window_rate: DEFAULT_WINDOW_RATE,
         }
     }
 }
@@ -80,7 +84,10 @@ struct Frame {
 
 struct Stream {
     frame_duration: gst::ClockTime,
-    /// Frames kept for windows: the last HALF already predicted, then those waiting.
+    /// Frames between a window's images (1 up to about 37 frames/s, 2 at 50 and 60).
+    step: usize,
+    /// Frames kept for windows: the last `HALF * step` already predicted, then those
+    /// waiting.
     frames: VecDeque<Frame>,
     /// Index in `frames` of the next frame to predict.
     next: usize,
@@ -218,16 +225,34 @@ impl Video2Roll {
             gst::Fraction::new(25, 1)
         };
         {
-            let margin = self.settings().processing_margin;
+            let settings = self.settings();
+            let margin = settings.processing_margin;
             let frame_duration = caps::frame_duration(framerate);
+            // Variable-rate video (0/1): the window as trained, every frame.
+            let fps = if info.fps().numer() > 0 && info.fps().denom() > 0 {
+                f64::from(info.fps().numer()) / f64::from(info.fps().denom())
+            } else {
+                0.0
+            };
+            let step = window_step(fps, settings.window_rate);
+            gst::debug!(
+                CAT,
+                imp = self,
+                "{fps} frames/s: a window every {step} frame(s)"
+            );
             let mut st = self.state();
-            let rest = st
-                .meta
-                .as_ref()
-                .filter(|m| m.arch.uses_rest())
-                .map(|m| RestEstimator::new(m.width * m.height));
+            // The rest picture samples one strip in EVERY of the window's own rate, so it
+            // remembers the same time at any frame rate.
+            let rest = st.meta.as_ref().filter(|m| m.arch.uses_rest()).map(|m| {
+                RestEstimator::with_sampling(
+                    m.width * m.height,
+                    crate::core::rest::EVERY * step,
+                    crate::core::rest::KEEP,
+                )
+            });
             st.stream = Some(Stream {
                 rest,
+                step,
                 frame_duration,
                 frames: VecDeque::new(),
                 next: 0,
@@ -243,11 +268,11 @@ impl Video2Roll {
             .push_event(gst::event::Caps::new(&self.out_caps(&layout, framerate)))
     }
 
-    /// The window around `frames[i]`, edge frames repeated, then the keyboard at rest as
-    /// of that frame when the net uses it.
-    fn window(frames: &VecDeque<Frame>, i: usize) -> Vec<u8> {
+    /// The window around `frames[i]` (every `step`-th frame), edge frames repeated, then the
+    /// keyboard at rest as of that frame when the net uses it.
+    fn window(frames: &VecDeque<Frame>, i: usize, step: usize) -> Vec<u8> {
         let mut w = Vec::with_capacity(frames[i].data.len() * (FRAMES + 1));
-        for j in window_indices(i, frames.len()) {
+        for j in window_indices_every(i, frames.len(), step) {
             w.extend_from_slice(&frames[j].data);
         }
         if let Some(r) = &frames[i].rest {
@@ -258,17 +283,18 @@ impl Video2Roll {
 
     /// Queue the windows that are complete (all, at the end of the stream).
     fn collect_windows(stream: &mut Stream, at_end: bool) {
+        let reach = HALF * stream.step;
         while stream.next < stream.frames.len()
-            && (at_end || stream.next + HALF < stream.frames.len())
+            && (at_end || stream.next + reach < stream.frames.len())
         {
             let i = stream.next;
-            let w = Self::window(&stream.frames, i);
+            let w = Self::window(&stream.frames, i, stream.step);
             let f = &stream.frames[i];
             stream.batch.push((w, f.pts, f.duration));
             stream.next += 1;
         }
-        // Keep HALF frames of history before the next one to predict.
-        while stream.next > HALF {
+        // Keep the window's reach of history before the next one to predict.
+        while stream.next > reach {
             stream.frames.pop_front();
             stream.next -= 1;
         }
@@ -444,7 +470,7 @@ impl Video2Roll {
         self.state()
             .stream
             .as_ref()
-            .map(|s| s.frame_duration * (HALF as u64 + batch - 1) + s.margin.get())
+            .map(|s| s.frame_duration * ((HALF * s.step) as u64 + batch - 1) + s.margin.get())
             .unwrap_or(gst::ClockTime::ZERO)
     }
 
@@ -619,6 +645,14 @@ impl ObjectImpl for Video2Roll {
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecDouble::builder("window-rate")
+                    .nick("Window rate")
+                    .blurb("Frames/s the net's five-frame window is sampled at: a faster video's window takes every Nth frame, N = round(fps / window-rate), so it spans the time the net was trained on (at 60 fps: every 2nd frame, 2 x the latency); 0: every frame")
+                    .minimum(0.0)
+                    .maximum(1000.0)
+                    .default_value(DEFAULT_WINDOW_RATE)
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -639,6 +673,7 @@ impl ObjectImpl for Video2Roll {
             "processing-margin" => {
                 s.processing_margin = value.get().expect("type checked upstream")
             }
+            "window-rate" => s.window_rate = value.get().expect("type checked upstream"),
             _ => unimplemented!(),
         }
     }
@@ -651,6 +686,7 @@ impl ObjectImpl for Video2Roll {
             "batch-size" => s.batch_size.to_value(),
             "threads" => s.threads.to_value(),
             "processing-margin" => s.processing_margin.to_value(),
+            "window-rate" => s.window_rate.to_value(),
             _ => unimplemented!(),
         }
     }

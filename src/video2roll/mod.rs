@@ -6,7 +6,10 @@
 //! head, an onset channel), one buffer per video frame with that frame's PTS and duration.
 //! Each prediction looks at frames t-2..t+2 (edge frames repeated at the start and end), so the
 //! element holds back two frames, plus `batch-size - 1` more while it fills a batch; it reports
-//! that as latency, and flush and EOS emit every pending frame.
+//! that as latency, and flush and EOS emit every pending frame. The nets were trained on
+//! video of 20 to 30 frames/s: on a faster video the window takes every Nth frame (N =
+//! round(fps / `window-rate`), 2 at 50 and 60 frames/s with the default 25), t-2N..t+2N, so
+//! it spans the same time and holds back 2N frames; `window-rate=0` takes every frame.
 //!
 //! Nets that also look at the keyboard at rest (`keycolumn-rest`, the shipped one) get it
 //! from the video itself, causally: the per-pixel median of one strip in 8, the last 125

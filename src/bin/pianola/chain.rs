@@ -176,6 +176,8 @@ pub struct ChainInput<'a> {
     pub rotate: u32,
     /// roll2midi properties.
     pub roll2midi: &'a str,
+    /// video2roll properties.
+    pub video2roll: &'a str,
     pub midi_out: Option<&'a Path>,
 }
 
@@ -190,6 +192,7 @@ pub fn chain_probabilities(c: &ChainInput) -> Result<Vec<(u64, ProbFrame)>> {
         keyboard: c.corners.map(str::to_string),
         rotate: c.rotate,
         roll2midi: c.roll2midi.to_string(),
+        video2roll: c.video2roll.to_string(),
         keep_probabilities: true,
         ..Default::default()
     };

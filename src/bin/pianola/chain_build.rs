@@ -130,6 +130,7 @@ pub fn build_transcription(
     if opts.threads > 0 {
         v2r.set_property("threads", opts.threads);
     }
+    set_properties(&v2r, "video2roll", &opts.video2roll)?;
     let tee = element("tee")?;
     // video2roll in a thread of its own: decoding, pianocrop and the model then run side by
     // side (Bach, to fakesink: 20.4 s without this queue, 14.9 s with it).
@@ -138,15 +139,7 @@ pub fn build_transcription(
     b.add(&chain)?;
     link_decoded_video(&dec, &convert, &opts.input.display().to_string());
     let r2m = element("roll2midi")?;
-    for kv in opts.roll2midi.split_whitespace() {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow!("roll2midi property {kv}: write name=value"))?;
-        if r2m.find_property(k).is_none() {
-            return Err(anyhow!("roll2midi has no property {k}"));
-        }
-        r2m.set_property_from_str(k, v);
-    }
+    set_properties(&r2m, "roll2midi", &opts.roll2midi)?;
     Ok((tee, r2m))
 }
 
@@ -265,4 +258,18 @@ pub fn plan_outputs(opts: &RedubOptions) -> Result<crate::outputs::Outputs> {
         }
     }
     crate::outputs::Outputs::plan(&[opts.input.as_path()], &outs)
+}
+
+/// Set "name=value ..." properties (for trying settings) on `e`, the element `what`.
+fn set_properties(e: &gst::Element, what: &str, kvs: &str) -> Result<()> {
+    for kv in kvs.split_whitespace() {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("{what} property {kv}: write name=value"))?;
+        if e.find_property(k).is_none() {
+            return Err(anyhow!("{what} has no property {k}"));
+        }
+        e.set_property_from_str(k, v);
+    }
+    Ok(())
 }

@@ -42,6 +42,8 @@ pub struct RedubOptions {
     pub keep_audio: bool,
     /// Extra roll2midi properties, e.g. "onset-threshold=0.7" (for trying settings).
     pub roll2midi: String,
+    /// Extra video2roll properties, e.g. "window-rate=0" (for trying settings).
+    pub video2roll: String,
     /// Return video2roll's key-down probabilities in the summary (for scoring).
     pub keep_probabilities: bool,
     /// video2roll's CPU threads; 0: the element's default (all cores but one). libtorch's count is

@@ -54,6 +54,9 @@ pub struct EvalArgs {
     /// roll2midi properties to try, e.g. "onset-threshold=0.7 max-dropout=80".
     #[arg(long, default_value = "")]
     roll2midi: String,
+    /// video2roll properties to try, e.g. "window-rate=0".
+    #[arg(long, default_value = "")]
+    video2roll: String,
     /// Ablation: score every video once per roll2midi mode (rule-based, learned) with the
     /// same video2roll output and print one table.
     #[arg(long)]
@@ -182,6 +185,7 @@ fn score(c: &ClipSpec, a: &EvalArgs, roll2midi: &str, name: &str, tally: &mut Ta
         corners: corners.as_deref(),
         rotate: c.rotate,
         roll2midi,
+        video2roll: &a.video2roll,
         midi_out: Some(&est_mid),
     })?;
     let secs = |t: Nanos| t as f64 / SECOND as f64;

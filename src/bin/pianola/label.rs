@@ -135,6 +135,7 @@ pub fn run(a: &LabelArgs) -> Result<()> {
         corners: a.keyboard.as_deref(),
         rotate: a.rotate,
         roll2midi: "",
+        video2roll: "",
         midi_out: None,
     })?;
     let times: Vec<f64> = probs

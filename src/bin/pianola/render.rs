@@ -304,6 +304,7 @@ pub fn roll_pair(
         corners,
         rotate: 0,
         roll2midi: "",
+        video2roll: "",
         midi_out: None,
     })?;
     if probs.is_empty() {
