@@ -28,7 +28,8 @@
 # shipped before); MAX_SHIFT=3 narrows the augmentation's crop shift from 9 pixels (half a
 # white key) to 3; GLARE_SHADOW=0 and SHARPEN=0 leave out the glare's fading beside a hand and
 # the sharpened pictures (both in the shipped recipe since 2026-12-05; both off: the model
-# shipped before); SEED draws another run of the same recipe, to tell an effect from one
+# shipped before); CAMERA=1 adds --camera (a lens bending the keyboard, JPEG compression; an
+# ablation, not in the shipped recipe); SEED draws another run of the same recipe, to tell an effect from one
 # run's noise; THRESHOLD= (empty) ships the key-down threshold the validation windows chose.
 # Give each its own OUT, e.g.
 #   NO_BACH=1 OUT=target/ablate-nobach/video2roll.safetensors bash scripts/train-model.sh
@@ -54,6 +55,7 @@ if [ "${KEY_AUGMENT:-1}" = 1 ]; then extra=(--key-augment); fi
 if [ -n "${MAX_SHIFT:-}" ]; then extra+=(--max-shift "$MAX_SHIFT"); fi
 if [ "${KEY_AUGMENT:-1}" = 1 ] && [ "${GLARE_SHADOW:-1}" = 1 ]; then extra+=(--glare-shadow); fi
 if [ "${SHARPEN:-1}" = 1 ]; then extra+=(--sharpen); fi
+if [ "${CAMERA:-0}" = 1 ]; then extra+=(--camera); fi
 if [ -n "$THRESHOLD" ]; then extra+=(--threshold "$THRESHOLD"); fi
 if [ -z "${PIANOLA_BIN:-}" ]; then cargo build --release --bin pianola; fi
 mkdir -p "$DIR"

@@ -21,6 +21,9 @@ pub struct Augment {
     /// Pictures sharper than the source as well as blurrier (an unsharp mask): footage of a
     /// higher resolution than the training clips' webcam.
     pub sharpen: bool,
+    /// A camera's own marks: a lens that bends the keyboard (straight keys a few pixels off
+    /// where the four corners put them, the front edge curved) and lossy compression.
+    pub camera: bool,
 }
 
 /// The crop shift across the keys of the shipped recipe: 1% of the strip's width, half a
@@ -35,6 +38,7 @@ impl Augment {
         max_shift: DEFAULT_MAX_SHIFT,
         glare_shadow: false,
         sharpen: false,
+        camera: false,
     };
 }
 
@@ -69,6 +73,14 @@ struct Params {
     sharpen: f32,
     /// Pixels beside a hand over which the glare comes back (0: only under the hand).
     shadow: f32,
+    /// A lens's bend, in pixels, of a keyboard whose four corners are right: across the
+    /// keys, a barrel (each half moved one way, the ends and the middle in place) and a
+    /// finer wave; along them, the front edge bowed.
+    lens_x: f32,
+    lens_x2: f32,
+    lens_y: f32,
+    /// JPEG quality of a lossy compression of each frame (0: none).
+    quality: u8,
     /// A gain for each column: light across the keyboard.
     light: Vec<f32>,
     /// Specular glare of the room's lights on glossy keys.
@@ -157,6 +169,26 @@ impl Params {
             } else {
                 0.0
             },
+            lens_x: if what.camera && rng.chance(0.5) {
+                rng.range(-3.0, 3.0)
+            } else {
+                0.0
+            },
+            lens_x2: if what.camera && rng.chance(0.3) {
+                rng.range(-1.5, 1.5)
+            } else {
+                0.0
+            },
+            lens_y: if what.camera && rng.chance(0.5) {
+                rng.range(-4.0, 4.0)
+            } else {
+                0.0
+            },
+            quality: if what.camera && rng.chance(0.4) {
+                rng.int(15, 71) as u8
+            } else {
+                0
+            },
             light,
             glares,
             seed: rng.next_u64() as u32,
@@ -180,6 +212,10 @@ impl Params {
             blur: 0,
             sharpen: 0.0,
             shadow: 0.0,
+            lens_x: 0.0,
+            lens_x2: 0.0,
+            lens_y: 0.0,
+            quality: 0,
             light: vec![1.0; WIDTH],
             glares: Vec::new(),
             seed: 0,
@@ -201,15 +237,31 @@ fn apply(window: &mut [u8], p: &Params) {
         *o = (x * 255.0).round().clamp(0.0, 255.0) as u8;
     }
     // Where each output pixel comes from (the same for every frame of the window).
+    use std::f32::consts::PI;
+    // The lens's bend of each column: across the keys and (the front edge's bow) along them.
+    let bend: Vec<(f32, f32)> = (0..WIDTH)
+        .map(|x| {
+            let u = x as f32 / (WIDTH - 1) as f32;
+            (
+                p.lens_x * (2.0 * PI * u).sin() + p.lens_x2 * (4.0 * PI * u).sin(),
+                p.lens_y * (PI * u).sin(),
+            )
+        })
+        .collect();
     let src: Vec<usize> = (0..HEIGHT)
         .flat_map(|y| {
-            let bow = p.bow * (std::f32::consts::PI * y as f32 / (HEIGHT - 1) as f32).sin();
+            let along = y as f32 / (HEIGHT - 1) as f32;
+            let bow = p.bow * (PI * along).sin();
             let ys = (y as f32 - HEIGHT as f32 / 2.0) * p.sy + HEIGHT as f32 / 2.0 + p.dy + bow;
-            let sy = (ys.round() as isize).clamp(0, HEIGHT as isize - 1) as usize;
-            let shift = p.shear * (y as f32 / (HEIGHT - 1) as f32 - 0.5);
+            let shift = p.shear * (along - 0.5);
+            let bend = &bend;
             (0..WIDTH).map(move |x| {
+                let (bx, by) = bend[x];
+                // The bow of the front edge fades to nothing at the keys' far end.
+                let sy = ((ys + by * along).round() as isize).clamp(0, HEIGHT as isize - 1);
                 let xs = (x as f32 - WIDTH as f32 / 2.0) * p.sx + WIDTH as f32 / 2.0 + p.dx + shift;
-                sy * WIDTH + (xs.round() as isize).clamp(0, WIDTH as isize - 1) as usize
+                sy as usize * WIDTH
+                    + ((xs + bx).round() as isize).clamp(0, WIDTH as isize - 1) as usize
             })
         })
         .collect();
@@ -264,7 +316,46 @@ fn apply(window: &mut [u8], p: &Params) {
                 *o = v.round().clamp(0.0, 255.0) as u8;
             }
         }
+        if p.quality > 0 {
+            // The keyboard at rest is a median of many compressed frames: milder.
+            let q = if f >= FRAMES {
+                p.quality.saturating_add(20)
+            } else {
+                p.quality
+            };
+            compress(&mut out, q);
+        }
         frame.copy_from_slice(&out);
+    }
+}
+
+/// A strip through a JPEG encoder and decoder at `quality` (1-100): blocks, ringing, lost
+/// fine texture, as a lossy video codec leaves them. Left as it was if either step fails.
+fn compress(img: &mut [u8], quality: u8) {
+    use image::ImageDecoder;
+    let mut coded = Vec::new();
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut coded, quality);
+    if image::ImageEncoder::write_image(
+        encoder,
+        img,
+        WIDTH as u32,
+        HEIGHT as u32,
+        image::ExtendedColorType::L8,
+    )
+    .is_err()
+    {
+        return;
+    }
+    let Ok(decoder) = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(&coded)) else {
+        return;
+    };
+    if decoder.dimensions() == (WIDTH as u32, HEIGHT as u32)
+        && decoder.color_type() == image::ColorType::L8
+    {
+        let mut back = vec![0u8; img.len()];
+        if decoder.read_image(&mut back).is_ok() {
+            img.copy_from_slice(&back);
+        }
     }
 }
 
@@ -463,6 +554,60 @@ mod tests {
     }
 
     #[test]
+    fn lens_bends_the_halves_of_the_keyboard_opposite_ways_and_keeps_its_corners() {
+        // A vertical edge every 100 columns (dark left of it, light right).
+        let mut w = vec![0u8; FRAMES * N];
+        for f in 0..FRAMES {
+            for y in 0..HEIGHT {
+                for x in 0..WIDTH {
+                    w[f * N + y * WIDTH + x] = if (x / 50) % 2 == 1 { 200 } else { 0 };
+                }
+            }
+        }
+        let edge = |w: &[u8], near: usize| {
+            (near - 10..near + 10)
+                .find(|&x| w[50 * WIDTH + x] == 0 && w[50 * WIDTH + x + 1] == 200)
+                .unwrap_or(0)
+        };
+        let before = w.clone();
+        let mut p = Params::identity();
+        p.lens_x = 3.0;
+        apply(&mut w, &p);
+        // A quarter of the way along, columns read from 3 pixels to the right: the edge
+        // moves left by 3; three quarters along, right by 3; the middle stays.
+        assert_eq!(edge(&before, 250), 249);
+        assert_eq!(edge(&w, 250), 246);
+        assert_eq!(edge(&before, 650), 649);
+        assert_eq!(edge(&w, 650), 652);
+        assert_eq!(edge(&w, 450), 449);
+    }
+
+    #[test]
+    fn compression_changes_texture_and_keeps_the_picture() {
+        let mut w = window();
+        // Fine texture on the keys: a checkerboard of +-10.
+        for (i, v) in w.iter_mut().enumerate() {
+            if (i + i / WIDTH) % 2 == 0 {
+                *v = v.saturating_add(10);
+            }
+        }
+        let before = w.clone();
+        let mut p = Params::identity();
+        p.quality = 15;
+        apply(&mut w, &p);
+        let diff: f64 = w
+            .iter()
+            .zip(&before)
+            .map(|(&a, &b)| (a as f64 - b as f64).abs())
+            .sum::<f64>()
+            / w.len() as f64;
+        assert!(diff > 2.0 && diff < 20.0, "mean change {diff}");
+        // The hand stays dark and the keys light.
+        assert!(w[3 * N + 50 * WIDTH + 410] < 90);
+        assert!(w[3 * N + 50 * WIDTH + 300] > 130);
+    }
+
+    #[test]
     fn random_changes_keep_the_window_size_and_stay_near_the_picture() {
         let mut rng = Rng::new(7);
         for _ in 0..20 {
@@ -472,6 +617,7 @@ mod tests {
                 &mut rng,
                 Augment {
                     keys: true,
+                    camera: true,
                     ..Augment::BASIC
                 },
             );

@@ -78,6 +78,11 @@ pub struct TrainArgs {
     /// resolution than the training webcam shows.
     #[arg(long, conflicts_with = "no_augment")]
     pub sharpen: bool,
+    /// Also a camera's own marks: a lens bending the keyboard a few pixels away from where
+    /// its four corners put the keys (across them, and the front edge bowed), and lossy
+    /// compression (JPEG of quality 15 to 70) of the frames.
+    #[arg(long, conflicts_with = "no_augment")]
+    pub camera: bool,
     /// Render whole scenes and rectify them as pianocrop does (slower, closer to real use)
     /// instead of rendering the canonical strip.
     #[arg(long)]
@@ -130,5 +135,6 @@ pub fn augmentation(a: &TrainArgs) -> Option<Augment> {
         max_shift: a.max_shift,
         glare_shadow: a.glare_shadow,
         sharpen: a.sharpen,
+        camera: a.camera,
     })
 }

@@ -130,5 +130,6 @@ pub fn data_record(a: &TrainArgs, rec: &Recorded) -> serde_json::Value {
         "max_shift": crate::train_args::augmentation(a).map(|g| g.max_shift),
         "glare_shadow": crate::train_args::augmentation(a).is_some_and(|g| g.glare_shadow),
         "sharpen": crate::train_args::augmentation(a).is_some_and(|g| g.sharpen),
+        "camera": crate::train_args::augmentation(a).is_some_and(|g| g.camera),
     })
 }
