@@ -116,6 +116,22 @@ fn main() {
         "pianola redub to MP4 + WAV + MIDI (whole)",
         best_of(repeat, || time_redub(&video, &dir, None)),
     );
+    // Whole frames side by side in video2roll, one per core (batch-size = workers = cores).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let par = format!("batch-size={cores} workers={cores}");
+    for (name, tail) in [
+        ("+ video2roll (workers)", "fakesink sync=false".to_string()),
+        (
+            "+ roll2midi ! midisynth ! wavenc (workers)",
+            format!(
+                "roll2midi ! midisynth ! audioconvert ! wavenc ! filesink location=\"{}\"",
+                wav.display()
+            ),
+        ),
+    ] {
+        let desc = format!("{src} ! videoconvert ! pianocrop ! queue ! video2roll {par} ! {tail}");
+        row(name, best_of(repeat, || time_pipeline(&desc)));
+    }
     // The faster net shipped beside the default one (models/video2roll-half.safetensors).
     let half = std::env::var_os("PIANOLA_MODEL_DIR")
         .map_or_else(|| PathBuf::from("models"), PathBuf::from)
@@ -137,6 +153,12 @@ fn main() {
             let desc =
                 format!("{src} ! videoconvert ! pianocrop ! queue ! video2roll {m} ! {tail}");
             row(name, best_of(repeat, || time_pipeline(&desc)));
+            let desc =
+                format!("{src} ! videoconvert ! pianocrop ! queue ! video2roll {m} {par} ! {tail}");
+            row(
+                &format!("{name} (workers)"),
+                best_of(repeat, || time_pipeline(&desc)),
+            );
         }
         row(
             "pianola redub --model (half net) (whole)",

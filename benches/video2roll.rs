@@ -4,7 +4,8 @@
 //! (shipped), KeyColumn, KeyNet and the Audeo port, frames/s for batches of 1 and 8 (5 x 100 x
 //! 900 windows, and the keyboard at rest for keycolumn-rest), with libtorch's threads, as
 //! training runs them; the shipped net also in the inference form the element uses, with one
-//! thread and with all; and the estimate of the keyboard at rest alone (`core::rest`).
+//! thread and with all, and as whole frames side by side (`workers`, one thread each); and
+//! the estimate of the keyboard at rest alone (`core::rest`).
 
 use std::time::Instant;
 
@@ -12,7 +13,19 @@ use gstpianola::model::{Arch, Model, ModelMeta};
 
 /// `frozen`: the inference form the element uses ([`Model::freeze`]: KeyColumn with BatchNorm
 /// folded and its input made in one pass); else the net as training runs it.
+/// `workers`: forward passes side by side on the batch ([`Model::predict_parallel`]).
 fn bench(arch: Arch, device: tch::Device, batch: usize, seconds: f64, frozen: bool) {
+    bench_workers(arch, device, batch, 1, seconds, frozen);
+}
+
+fn bench_workers(
+    arch: Arch,
+    device: tch::Device,
+    batch: usize,
+    workers: usize,
+    seconds: f64,
+    frozen: bool,
+) {
     let mut model = Model::new(ModelMeta::new(arch), device);
     if frozen {
         model.freeze();
@@ -21,16 +34,21 @@ fn bench(arch: Arch, device: tch::Device, batch: usize, seconds: f64, frozen: bo
     let windows: Vec<Vec<u8>> = (0..batch)
         .map(|b| (0..size).map(|i| ((i * 31 + b * 7) % 251) as u8).collect())
         .collect();
-    let _ = model.predict(&windows);
+    let _ = model.predict_parallel(&windows, workers);
     let t0 = Instant::now();
     let mut frames = 0;
     while t0.elapsed().as_secs_f64() < seconds {
-        let out = model.predict(&windows).expect("predict");
+        let out = model.predict_parallel(&windows, workers).expect("predict");
         frames += out.len();
     }
     let s = t0.elapsed().as_secs_f64();
     let on = match device {
         tch::Device::Cuda(i) => format!("cuda:{i}"),
+        _ if workers > 1 => format!(
+            "cpu, {workers} passes side by side of {} thread{}",
+            tch::get_num_threads(),
+            if tch::get_num_threads() == 1 { "" } else { "s" }
+        ),
         _ => format!("cpu, {} threads", tch::get_num_threads()),
     };
     let form = if frozen {
@@ -87,6 +105,13 @@ fn main() {
                     for b in [1, 8] {
                         bench(arch, device, b, 4.0, true);
                     }
+                }
+            }
+            // Whole frames side by side (video2roll workers=N batch-size=N), one thread each.
+            if cores > 1 {
+                tch::set_num_threads(1);
+                for arch in [Arch::KeyColumnRest, Arch::KeyColumnRestHalf] {
+                    bench_workers(arch, device, cores as usize, cores as usize, 4.0, true);
                 }
             }
             tch::set_num_threads(cores);

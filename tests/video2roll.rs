@@ -237,6 +237,55 @@ fn same_input_same_output_and_batching_changes_nothing_but_latency() {
     }
 }
 
+/// Frames shared out among forward passes side by side (`workers`) give the rolls of one
+/// pass at a time, in order, with the latency of the batch alone.
+#[test]
+fn workers_side_by_side_give_the_one_pass_rolls() {
+    init();
+    let model = untrained("v2r-workers", Arch::KeyColumnRest);
+    let run_with = |batch: u32, workers: u32| -> Vec<Vec<f32>> {
+        let e = gst::ElementFactory::make("video2roll")
+            .property("model", model.to_str().unwrap())
+            .property("batch-size", batch)
+            .property("workers", workers)
+            .property("processing-margin", 0i64)
+            .build()
+            .unwrap();
+        let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
+        h.set_src_caps(strip_caps());
+        for i in 0..9 {
+            h.push(frame(i)).unwrap();
+        }
+        assert_eq!(
+            h.query_latency(),
+            Some(gst::ClockTime::from_mseconds(40 * (2 + batch as u64 - 1)))
+        );
+        assert!(h.push_event(gst::event::Eos::new()));
+        (0..9)
+            .map(|_| {
+                h.pull()
+                    .unwrap()
+                    .map_readable()
+                    .unwrap()
+                    .chunks(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            })
+            .collect()
+    };
+    let one = run_with(1, 1);
+    assert!(one[0] != one[8], "the frames differ, so their order is checked");
+    for (batch, workers) in [(2, 2), (4, 3)] {
+        let many = run_with(batch, workers);
+        for (i, (x, y)) in one.iter().zip(&many).enumerate() {
+            assert!(
+                x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-4),
+                "frame {i} differs with {workers} workers"
+            );
+        }
+    }
+}
+
 #[test]
 fn flush_drops_pending_frames() {
     init();

@@ -279,6 +279,26 @@ impl KeyColumn {
 }
 
 impl Folded {
+    /// A copy for another thread: the same weights (their storage shared, not copied) and
+    /// its own buffer. A forward pass only reads the weights.
+    pub fn replicate(&self) -> Folded {
+        Folded {
+            convs: self
+                .convs
+                .iter()
+                .map(|(w, b, s)| (w.shallow_clone(), b.shallow_clone(), *s))
+                .collect(),
+            pool: self.pool.shallow_clone(),
+            ctx1: (self.ctx1.0.shallow_clone(), self.ctx1.1.shallow_clone()),
+            ctx2: (self.ctx2.0.shallow_clone(), self.ctx2.1.shallow_clone()),
+            embed: self.embed.shallow_clone(),
+            head: (self.head.0.shallow_clone(), self.head.1.shallow_clone()),
+            input: self.input,
+            size: self.size,
+            scratch: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
     /// Input channels the first convolution takes: frames (or frames against the rest
     /// image), their differences, and the middle frame against the rest image for
     /// [`Input::Rest`].

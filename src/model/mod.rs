@@ -74,6 +74,50 @@ pub fn resolve(choice: DeviceChoice) -> Result<tch::Device, DeviceError> {
 mod tests {
     use super::*;
 
+    /// Passes run side by side give what one pass gives, in the windows' order, and a
+    /// window of the wrong size is an error there too.
+    #[test]
+    fn parallel_passes_give_the_one_pass_output() {
+        tch::manual_seed(3);
+        let mut m = Model::new(ModelMeta::new(Arch::KeyColumnRest), tch::Device::Cpu);
+        m.freeze();
+        let size = m.meta().images() * m.meta().height * m.meta().width;
+        let mut seed = 99u32;
+        let windows: Vec<Vec<u8>> = (0..5)
+            .map(|k| {
+                (0..size)
+                    .map(|i| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                        ((i % 900) / (k + 2) + (seed >> 26) as usize) as u8
+                    })
+                    .collect()
+            })
+            .collect();
+        let one = m.predict(&windows).unwrap();
+        for workers in [2, 3, 8] {
+            let many = m.predict_parallel(&windows, workers).unwrap();
+            assert_eq!(many.len(), one.len());
+            for (a, b) in one.iter().zip(&many) {
+                let d = a
+                    .frame
+                    .iter()
+                    .zip(&b.frame)
+                    .chain(a.onset.iter().flatten().zip(b.onset.iter().flatten()))
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max);
+                assert!(d < 1e-5, "{workers} workers: differs by {d}");
+            }
+        }
+        // The windows differ, so the order is checked too.
+        assert!(one[0].frame != one[4].frame);
+        let mut bad = windows.clone();
+        bad[3].pop();
+        assert!(matches!(
+            m.predict_parallel(&bad, 2),
+            Err(ModelError::Input(_))
+        ));
+    }
+
     #[test]
     fn parse_and_resolve() {
         assert_eq!("auto".parse(), Ok(DeviceChoice::Auto));
@@ -375,6 +419,9 @@ pub struct Model {
     device: tch::Device,
     /// The inference form of the weights, once [`Model::freeze`] made it.
     fast: Option<keycolumn::Folded>,
+    /// Copies of `fast` sharing its weights, one for each extra pass run side by side
+    /// ([`Model::predict_parallel`]); made when first needed.
+    replicas: Vec<keycolumn::Folded>,
 }
 
 /// The nets: KeyColumn by name, so that [`Model::freeze`] can fold it.
@@ -432,6 +479,7 @@ impl Model {
             meta,
             device,
             fast: None,
+            replicas: Vec::new(),
         }
     }
 
@@ -442,6 +490,7 @@ impl Model {
     pub fn freeze(&mut self) {
         if let Net::KeyColumn(n) = &self.net {
             self.fast = Some(n.folded());
+            self.replicas.clear();
         }
     }
 
@@ -501,17 +550,8 @@ impl Model {
         if windows.is_empty() {
             return Ok(Vec::new());
         }
+        self.check_windows(windows)?;
         let m = &self.meta;
-        let size = m.images() * m.height * m.width;
-        if let Some(w) = windows.iter().find(|w| w.len() != size) {
-            return Err(ModelError::Input(format!(
-                "a window of {} bytes, expected {}x{}x{} = {size}",
-                w.len(),
-                m.images(),
-                m.height,
-                m.width
-            )));
-        }
         let _guard = tch::no_grad_guard();
         let logits = match &self.fast {
             Some(fast) => {
@@ -523,35 +563,90 @@ impl Model {
                 self.net.forward_t(&x, false)
             }
         };
-        let y = logits.f_sigmoid()?.f_to_device(tch::Device::Cpu)?;
-        let keys = m.keys;
-        let per = if m.arch.has_onset() { 2 * keys } else { keys };
-        let v: Vec<f32> = Vec::try_from(y.f_flatten(0, -1)?)?;
-        if v.len() != per * windows.len() {
-            return Err(ModelError::Input(format!(
-                "the {} net gave {} values for {} windows, expected {per} each",
-                m.arch.name(),
-                v.len(),
-                windows.len()
-            )));
-        }
-        Ok(v.chunks(per)
-            .map(|c| KeyProbs {
-                frame: c[..keys].to_vec(),
-                onset: m.arch.has_onset().then(|| c[keys..].to_vec()),
-            })
-            .collect())
+        probabilities(m, &logits, windows.len())
     }
 
-    /// Run `passes` forward passes on `batch` blank windows, so that libtorch's one-time
-    /// work (allocator pools, kernel selection) is done before the first real frame: the
-    /// first passes of a fresh model are several times slower than the rest, and live audio
-    /// made then would be late.
-    pub fn warm_up(&self, batch: usize, passes: usize) -> Result<(), ModelError> {
+    /// An error naming the first window whose size is not the net's input.
+    fn check_windows(&self, windows: &[Vec<u8>]) -> Result<(), ModelError> {
+        let m = &self.meta;
+        let size = m.images() * m.height * m.width;
+        match windows.iter().find(|w| w.len() != size) {
+            Some(w) => Err(ModelError::Input(format!(
+                "a window of {} bytes, expected {}x{}x{} = {size}",
+                w.len(),
+                m.images(),
+                m.height,
+                m.width
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Model::predict`] with the windows shared out among `workers` forward passes run
+    /// side by side, each in its own thread (with one libtorch thread each, one core
+    /// each): on a CPU the net's own threads scale poorly on small frames, while whole
+    /// frames in parallel scale with the cores. The same output as one pass; the first
+    /// error of any part is returned. Nets without an inference form ([`Model::freeze`])
+    /// run in one pass.
+    pub fn predict_parallel(
+        &mut self,
+        windows: &[Vec<u8>],
+        workers: usize,
+    ) -> Result<Vec<KeyProbs>, ModelError> {
+        let workers = workers.clamp(1, windows.len().max(1));
+        let Some(fast) = self.fast.as_ref().filter(|_| workers > 1) else {
+            return self.predict(windows);
+        };
+        self.check_windows(windows)?;
+        // Each thread owns its copy; the copies share the weights' storage, which libtorch
+        // only reads during a forward pass.
+        while self.replicas.len() < workers - 1 {
+            self.replicas.push(fast.replicate());
+        }
+        let (meta, device) = (&self.meta, self.device);
+        let per = windows.len().div_ceil(workers);
+        let run = move |net: &keycolumn::Folded, part: &[Vec<u8>]| {
+            let _guard = tch::no_grad_guard();
+            let slices: Vec<&[u8]> = part.iter().map(Vec::as_slice).collect();
+            let logits = net.predict(&slices, device)?;
+            probabilities(meta, &logits, part.len())
+        };
+        let mut chunks = windows.chunks(per);
+        let first = chunks.next().unwrap_or(&[]);
+        let parts: Vec<Result<Vec<KeyProbs>, ModelError>> = std::thread::scope(|scope| {
+            let others: Vec<_> = chunks
+                .zip(self.replicas.iter_mut())
+                .map(|(part, net)| scope.spawn(move || run(net, part)))
+                .collect();
+            let mut parts = vec![run(fast, first)];
+            parts.extend(others.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(ModelError::Input("a forward pass panicked".into())))
+            }));
+            parts
+        });
+        let mut out = Vec::with_capacity(windows.len());
+        for p in parts {
+            out.extend(p?);
+        }
+        Ok(out)
+    }
+
+    /// Run `passes` forward passes on `batch` blank windows (shared out among `workers`,
+    /// as [`Model::predict_parallel`]), so that libtorch's one-time work (allocator
+    /// pools, kernel selection) is done before the first real frame: the first passes of a
+    /// fresh model are several times slower than the rest, and live audio made then would
+    /// be late.
+    pub fn warm_up(
+        &mut self,
+        batch: usize,
+        workers: usize,
+        passes: usize,
+    ) -> Result<(), ModelError> {
         let m = &self.meta;
         let blank = vec![vec![0u8; m.images() * m.height * m.width]; batch.max(1)];
         for _ in 0..passes {
-            self.predict(&blank)?;
+            self.predict_parallel(&blank, workers)?;
         }
         Ok(())
     }
@@ -564,6 +659,31 @@ impl Model {
     pub fn forward_t(&self, x: &tch::Tensor, train: bool) -> tch::Tensor {
         self.net.forward_t(x, train)
     }
+}
+
+/// Key probabilities from a net's logits [N, 1 or 2, keys] for `n` windows.
+fn probabilities(
+    m: &ModelMeta,
+    logits: &tch::Tensor,
+    n: usize,
+) -> Result<Vec<KeyProbs>, ModelError> {
+    let y = logits.f_sigmoid()?.f_to_device(tch::Device::Cpu)?;
+    let keys = m.keys;
+    let per = if m.arch.has_onset() { 2 * keys } else { keys };
+    let v: Vec<f32> = Vec::try_from(y.f_flatten(0, -1)?)?;
+    if v.len() != per * n {
+        return Err(ModelError::Input(format!(
+            "the {} net gave {} values for {n} windows, expected {per} each",
+            m.arch.name(),
+            v.len(),
+        )));
+    }
+    Ok(v.chunks(per)
+        .map(|c| KeyProbs {
+            frame: c[..keys].to_vec(),
+            onset: m.arch.has_onset().then(|| c[keys..].to_vec()),
+        })
+        .collect())
 }
 
 /// Inference threads that leave one core to the rest of a pipeline (decoding, pianocrop):

@@ -27,6 +27,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_DEVICE: &str = "auto";
 const DEFAULT_BATCH_SIZE: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
+/// One forward pass at a time (the live default: batches of one frame).
+const DEFAULT_WORKERS: u32 = 1;
 /// -1: measure the processing margin that the latency answer adds.
 const DEFAULT_PROCESSING_MARGIN: i64 = -1;
 /// The window's rate: the nets' training rate (see [`window_step`]).
@@ -57,6 +59,7 @@ struct Settings {
     device: String,
     batch_size: u32,
     threads: u32,
+    workers: u32,
     processing_margin: i64,
     window_rate: f64,
 }
@@ -68,6 +71,7 @@ impl Default for Settings {
             device: DEFAULT_DEVICE.into(),
             batch_size: DEFAULT_BATCH_SIZE,
             threads: DEFAULT_THREADS,
+            workers: DEFAULT_WORKERS,
             processing_margin: DEFAULT_PROCESSING_MARGIN,
             window_rate: DEFAULT_WINDOW_RATE,
         }
@@ -183,8 +187,13 @@ impl Video2Roll {
         );
         // The first passes of a fresh model are several times slower than the rest: make
         // them here, not on the first frames of a live stream.
+        let mut model = model;
         model
-            .warm_up(s.batch_size.max(1) as usize, WARM_UP_PASSES)
+            .warm_up(
+                s.batch_size.max(1) as usize,
+                s.workers.max(1) as usize,
+                WARM_UP_PASSES,
+            )
             .map_err(|e| crate::loading::warm_up_failed("video2roll model", &path, "model", &e))?;
         let mut st = self.state();
         st.meta = Some(model.meta().clone());
@@ -303,7 +312,10 @@ impl Video2Roll {
     /// Predict the batch (if full, or `force`) and make roll buffers. The state lock is
     /// not held during the forward pass, so queries (latency) answer meanwhile.
     fn run_batch(&self, force: bool) -> Result<Vec<gst::Buffer>, gst::FlowError> {
-        let batch_size = self.settings().batch_size.max(1) as usize;
+        let (batch_size, workers) = {
+            let s = self.settings();
+            (s.batch_size.max(1) as usize, s.workers.max(1) as usize)
+        };
         let mut out = Vec::new();
         loop {
             let (model, windows, times) = {
@@ -323,11 +335,11 @@ impl Video2Roll {
                     .unzip();
                 (model.clone(), windows, times)
             };
-            let Ok(model) = model.lock() else {
+            let Ok(mut model) = model.lock() else {
                 return Err(gst::FlowError::Error);
             };
             let started = std::time::Instant::now();
-            let result = model.predict(&windows);
+            let result = model.predict_parallel(&windows, workers);
             let grew = self
                 .state()
                 .stream
@@ -645,6 +657,14 @@ impl ObjectImpl for Video2Roll {
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("workers")
+                    .nick("Workers")
+                    .blurb("Forward passes run side by side on a batch's frames, each in its own thread with `threads` libtorch threads: on a CPU whole frames in parallel scale with the cores where the net's own threads do not (use with batch-size >= workers, e.g. 2 and 2 on 2 cores for a file; 1 for live)")
+                    .minimum(1)
+                    .maximum(64)
+                    .default_value(DEFAULT_WORKERS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecDouble::builder("window-rate")
                     .nick("Window rate")
                     .blurb("Frames/s the net's five-frame window is sampled at: a faster video's window takes every Nth frame, N = round(fps / window-rate), so it spans the time the net was trained on (at 60 fps: every 2nd frame, 2 x the latency); 0: every frame")
@@ -670,6 +690,7 @@ impl ObjectImpl for Video2Roll {
             }
             "batch-size" => s.batch_size = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
+            "workers" => s.workers = value.get().expect("type checked upstream"),
             "processing-margin" => {
                 s.processing_margin = value.get().expect("type checked upstream")
             }
@@ -685,6 +706,7 @@ impl ObjectImpl for Video2Roll {
             "device" => s.device.to_value(),
             "batch-size" => s.batch_size.to_value(),
             "threads" => s.threads.to_value(),
+            "workers" => s.workers.to_value(),
             "processing-margin" => s.processing_margin.to_value(),
             "window-rate" => s.window_rate.to_value(),
             _ => unimplemented!(),
