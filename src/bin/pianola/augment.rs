@@ -587,7 +587,7 @@ mod tests {
         let mut w = window();
         // Fine texture on the keys: a checkerboard of +-10.
         for (i, v) in w.iter_mut().enumerate() {
-            if (i + i / WIDTH) % 2 == 0 {
+            if (i + i / WIDTH).is_multiple_of(2) {
                 *v = v.saturating_add(10);
             }
         }
