@@ -26,7 +26,8 @@
 # Ablations (models/README.md): NO_BACH=1 leaves Bach out of training and scores the whole
 # clip, a piano the net never saw; KEY_AUGMENT=0 trains without --key-augment (the model
 # shipped before); MAX_SHIFT=3 narrows the augmentation's crop shift from 9 pixels (half a
-# white key) to 3; GLARE_SHADOW=0 and SHARPEN=0 leave out the glare's fading beside a hand and
+# white key) to 3; MAX_SCALE=0.003 narrows its scale change across the keys from 1% (4.5 pixels
+# at the ends) to 0.3%; GLARE_SHADOW=0 and SHARPEN=0 leave out the glare's fading beside a hand and
 # the sharpened pictures (both in the shipped recipe since 2026-12-05; both off: the model
 # shipped before); CAMERA=1 adds --camera (a lens bending the keyboard, JPEG compression; an
 # ablation, not in the shipped recipe); SEED draws another run of the same recipe, to tell an effect from one
@@ -53,6 +54,7 @@ if [ "${NO_BACH:-0}" = 1 ]; then bach=(); fi
 extra=()
 if [ "${KEY_AUGMENT:-1}" = 1 ]; then extra=(--key-augment); fi
 if [ -n "${MAX_SHIFT:-}" ]; then extra+=(--max-shift "$MAX_SHIFT"); fi
+if [ -n "${MAX_SCALE:-}" ]; then extra+=(--max-scale "$MAX_SCALE"); fi
 if [ "${KEY_AUGMENT:-1}" = 1 ] && [ "${GLARE_SHADOW:-1}" = 1 ]; then extra+=(--glare-shadow); fi
 if [ "${SHARPEN:-1}" = 1 ]; then extra+=(--sharpen); fi
 if [ "${CAMERA:-0}" = 1 ]; then extra+=(--camera); fi

@@ -274,7 +274,10 @@ fn workers_side_by_side_give_the_one_pass_rolls() {
             .collect()
     };
     let one = run_with(1, 1);
-    assert!(one[0] != one[8], "the frames differ, so their order is checked");
+    assert!(
+        one[0] != one[8],
+        "the frames differ, so their order is checked"
+    );
     for (batch, workers) in [(2, 2), (4, 3)] {
         let many = run_with(batch, workers);
         for (i, (x, y)) in one.iter().zip(&many).enumerate() {

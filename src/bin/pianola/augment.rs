@@ -15,6 +15,9 @@ pub struct Augment {
     pub keys: bool,
     /// The largest crop shift across the keys, in strip pixels (a white key is 17.3).
     pub max_shift: f32,
+    /// The largest scale change across the keys (0.01: 1%, up to 4.5 pixels at the
+    /// keyboard's ends).
+    pub max_scale: f32,
     /// The glare also fades on the keys next to a hand, not only under it: a hand between
     /// the room's light and the keys takes its reflection off the keys around it.
     pub glare_shadow: bool,
@@ -30,12 +33,16 @@ pub struct Augment {
 /// white key (pianocrop's own error on the real clips is within 3 pixels).
 pub const DEFAULT_MAX_SHIFT: f32 = 9.0;
 
+/// The scale change across the keys of the shipped recipe: 1%.
+pub const DEFAULT_MAX_SCALE: f32 = 0.01;
+
 #[cfg(test)]
 impl Augment {
     /// Crop error, light, blur and noise as the shipped model was trained with.
     pub const BASIC: Augment = Augment {
         keys: false,
         max_shift: DEFAULT_MAX_SHIFT,
+        max_scale: DEFAULT_MAX_SCALE,
         glare_shadow: false,
         sharpen: false,
         camera: false,
@@ -53,7 +60,7 @@ pub fn augment(window: &mut [u8], rng: &mut Rng, what: Augment) {
 #[derive(Clone, Debug)]
 struct Params {
     /// Shift (pixels) and scale across the keys and along them: crop error of up to
-    /// `max_shift` pixels and 6% of the height, 1% and 8% of scale.
+    /// `max_shift` pixels and 6% of the height, `max_scale` and 8% of scale.
     dx: f32,
     dy: f32,
     sx: f32,
@@ -142,7 +149,7 @@ impl Params {
         Params {
             dx: rng.range(-what.max_shift, what.max_shift),
             dy: rng.range(-6.0, 6.0),
-            sx: 1.0 + rng.range(-0.01, 0.01),
+            sx: 1.0 + rng.range(-what.max_scale, what.max_scale),
             sy: 1.0 + rng.range(-0.08, 0.08),
             bow: if keys && rng.chance(0.5) {
                 rng.range(-6.0, 6.0)

@@ -70,6 +70,10 @@ pub struct TrainArgs {
     /// key is 17.3 wide).
     #[arg(long, default_value_t = crate::augment::DEFAULT_MAX_SHIFT, conflicts_with = "no_augment")]
     pub max_shift: f32,
+    /// The largest scale change of the augmentation across the keys (0.01: 1%, which moves
+    /// the keys at the ends by up to 4.5 pixels).
+    #[arg(long, default_value_t = crate::augment::DEFAULT_MAX_SCALE, conflicts_with = "no_augment")]
+    pub max_scale: f32,
     /// With --key-augment: the glare also fades on the keys beside a hand (a hand between
     /// the room's light and the keys takes the reflection off its neighbours).
     #[arg(long, requires = "key_augment")]
@@ -133,6 +137,7 @@ pub fn augmentation(a: &TrainArgs) -> Option<Augment> {
     (!a.no_augment).then_some(Augment {
         keys: a.key_augment,
         max_shift: a.max_shift,
+        max_scale: a.max_scale,
         glare_shadow: a.glare_shadow,
         sharpen: a.sharpen,
         camera: a.camera,

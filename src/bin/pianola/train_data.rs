@@ -128,6 +128,7 @@ pub fn data_record(a: &TrainArgs, rec: &Recorded) -> serde_json::Value {
         "augmentation": !a.no_augment,
         "key_augmentation": crate::train_args::augmentation(a).is_some_and(|g| g.keys),
         "max_shift": crate::train_args::augmentation(a).map(|g| g.max_shift),
+        "max_scale": crate::train_args::augmentation(a).map(|g| g.max_scale),
         "glare_shadow": crate::train_args::augmentation(a).is_some_and(|g| g.glare_shadow),
         "sharpen": crate::train_args::augmentation(a).is_some_and(|g| g.sharpen),
         "camera": crate::train_args::augmentation(a).is_some_and(|g| g.camera),
