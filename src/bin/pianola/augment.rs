@@ -136,6 +136,16 @@ impl Glare {
     }
 }
 
+/// A value drawn from `lo..hi` with probability `p` when `on`, else 0 (no draw when off, so
+/// that each change leaves the others' draws as they were).
+fn sometimes(rng: &mut Rng, on: bool, p: f32, lo: f32, hi: f32) -> f32 {
+    if on && rng.chance(p) {
+        rng.range(lo, hi)
+    } else {
+        0.0
+    }
+}
+
 impl Params {
     fn random(rng: &mut Rng, what: Augment) -> Params {
         let keys = what.keys;
@@ -151,46 +161,18 @@ impl Params {
             dy: rng.range(-6.0, 6.0),
             sx: 1.0 + rng.range(-what.max_scale, what.max_scale),
             sy: 1.0 + rng.range(-0.08, 0.08),
-            bow: if keys && rng.chance(0.5) {
-                rng.range(-6.0, 6.0)
-            } else {
-                0.0
-            },
-            shear: if keys && rng.chance(0.5) {
-                rng.range(-4.0, 4.0)
-            } else {
-                0.0
-            },
+            bow: sometimes(rng, keys, 0.5, -6.0, 6.0),
+            shear: sometimes(rng, keys, 0.5, -4.0, 4.0),
             gain: rng.range(0.7, 1.25),
             contrast: rng.range(0.7, 1.3),
             gamma: rng.range(0.75, 1.3),
             noise: rng.range(0.0, 8.0),
             blur: rng.int(0, 3),
-            sharpen: if what.sharpen && rng.chance(0.4) {
-                rng.range(0.3, 1.5)
-            } else {
-                0.0
-            },
-            shadow: if what.glare_shadow && rng.chance(0.6) {
-                rng.range(4.0, 40.0)
-            } else {
-                0.0
-            },
-            lens_x: if what.camera && rng.chance(0.5) {
-                rng.range(-3.0, 3.0)
-            } else {
-                0.0
-            },
-            lens_x2: if what.camera && rng.chance(0.3) {
-                rng.range(-1.5, 1.5)
-            } else {
-                0.0
-            },
-            lens_y: if what.camera && rng.chance(0.5) {
-                rng.range(-4.0, 4.0)
-            } else {
-                0.0
-            },
+            sharpen: sometimes(rng, what.sharpen, 0.4, 0.3, 1.5),
+            shadow: sometimes(rng, what.glare_shadow, 0.6, 4.0, 40.0),
+            lens_x: sometimes(rng, what.camera, 0.5, -3.0, 3.0),
+            lens_x2: sometimes(rng, what.camera, 0.3, -1.5, 1.5),
+            lens_y: sometimes(rng, what.camera, 0.5, -4.0, 4.0),
             quality: if what.camera && rng.chance(0.4) {
                 rng.int(15, 71) as u8
             } else {
