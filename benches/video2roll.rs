@@ -13,11 +13,12 @@ use gstpianola::model::{Arch, Model, ModelMeta};
 
 /// `frozen`: the inference form the element uses ([`Model::freeze`]: KeyColumn with BatchNorm
 /// folded and its input made in one pass); else the net as training runs it.
-/// `workers`: forward passes side by side on the batch ([`Model::predict_parallel`]).
 fn bench(arch: Arch, device: tch::Device, batch: usize, seconds: f64, frozen: bool) {
     bench_workers(arch, device, batch, 1, seconds, frozen);
 }
 
+/// [`bench`] with `workers` forward passes side by side on the batch
+/// ([`Model::predict_parallel`]).
 fn bench_workers(
     arch: Arch,
     device: tch::Device,

@@ -552,17 +552,12 @@ impl Model {
         }
         self.check_windows(windows)?;
         let m = &self.meta;
+        if let Some(fast) = &self.fast {
+            return fast_probabilities(m, fast, windows, self.device);
+        }
         let _guard = tch::no_grad_guard();
-        let logits = match &self.fast {
-            Some(fast) => {
-                let slices: Vec<&[u8]> = windows.iter().map(Vec::as_slice).collect();
-                fast.predict(&slices, self.device)?
-            }
-            None => {
-                let x = input_tensor(m, windows.iter().map(Vec::as_slice), self.device)?;
-                self.net.forward_t(&x, false)
-            }
-        };
+        let x = input_tensor(m, windows.iter().map(Vec::as_slice), self.device)?;
+        let logits = self.net.forward_t(&x, false);
         probabilities(m, &logits, windows.len())
     }
 
@@ -606,10 +601,7 @@ impl Model {
         let (meta, device) = (&self.meta, self.device);
         let per = windows.len().div_ceil(workers);
         let run = move |net: &keycolumn::Folded, part: &[Vec<u8>]| {
-            let _guard = tch::no_grad_guard();
-            let slices: Vec<&[u8]> = part.iter().map(Vec::as_slice).collect();
-            let logits = net.predict(&slices, device)?;
-            probabilities(meta, &logits, part.len())
+            fast_probabilities(meta, net, part, device)
         };
         let mut chunks = windows.chunks(per);
         let first = chunks.next().unwrap_or(&[]);
@@ -659,6 +651,19 @@ impl Model {
     pub fn forward_t(&self, x: &tch::Tensor, train: bool) -> tch::Tensor {
         self.net.forward_t(x, train)
     }
+}
+
+/// Key probabilities of windows (sizes checked by the caller) through an inference form.
+fn fast_probabilities(
+    m: &ModelMeta,
+    net: &keycolumn::Folded,
+    windows: &[Vec<u8>],
+    device: tch::Device,
+) -> Result<Vec<KeyProbs>, ModelError> {
+    let _guard = tch::no_grad_guard();
+    let slices: Vec<&[u8]> = windows.iter().map(Vec::as_slice).collect();
+    let logits = net.predict(&slices, device)?;
+    probabilities(m, &logits, windows.len())
 }
 
 /// Key probabilities from a net's logits [N, 1 or 2, keys] for `n` windows.

@@ -161,7 +161,7 @@ impl Video2Roll {
             "{} inference threads",
             tch::get_num_threads()
         );
-        let (path, model) = crate::loading::load(
+        let (path, mut model) = crate::loading::load(
             &s.device,
             s.model.as_deref(),
             default_model_paths(),
@@ -187,7 +187,6 @@ impl Video2Roll {
         );
         // The first passes of a fresh model are several times slower than the rest: make
         // them here, not on the first frames of a live stream.
-        let mut model = model;
         model
             .warm_up(
                 s.batch_size.max(1) as usize,

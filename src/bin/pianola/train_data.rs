@@ -117,6 +117,7 @@ pub fn pieces(a: &TrainArgs) -> Result<Vec<(String, Vec<gstpianola::core::notes:
 
 /// What the model was trained on, in words, for the sidecar and model card.
 pub fn data_record(a: &TrainArgs, rec: &Recorded) -> serde_json::Value {
+    let g = crate::train_args::augmentation(a);
     serde_json::json!({
         "renders": format!(
             "pianosim {} renders made on the fly ({:.0}% of each batch): procedural music and the given MIDI pieces, train split only",
@@ -126,11 +127,11 @@ pub fn data_record(a: &TrainArgs, rec: &Recorded) -> serde_json::Value {
         "recorded_clips_trained_on": rec.trained_on,
         "real_clips_validated_on_never_trained_on": rec.validated_on,
         "augmentation": !a.no_augment,
-        "key_augmentation": crate::train_args::augmentation(a).is_some_and(|g| g.keys),
-        "max_shift": crate::train_args::augmentation(a).map(|g| g.max_shift),
-        "max_scale": crate::train_args::augmentation(a).map(|g| g.max_scale),
-        "glare_shadow": crate::train_args::augmentation(a).is_some_and(|g| g.glare_shadow),
-        "sharpen": crate::train_args::augmentation(a).is_some_and(|g| g.sharpen),
-        "camera": crate::train_args::augmentation(a).is_some_and(|g| g.camera),
+        "key_augmentation": g.is_some_and(|g| g.keys),
+        "max_shift": g.map(|g| g.max_shift),
+        "max_scale": g.map(|g| g.max_scale),
+        "glare_shadow": g.is_some_and(|g| g.glare_shadow),
+        "sharpen": g.is_some_and(|g| g.sharpen),
+        "camera": g.is_some_and(|g| g.camera),
     })
 }
