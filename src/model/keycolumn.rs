@@ -202,7 +202,10 @@ impl KeyColumn {
 #[derive(Debug)]
 pub struct Folded {
     convs: Vec<(Tensor, Tensor, [i64; 2])>,
-    pool: Tensor,
+    /// The per-key pooling as each key's few columns: their indices [keys * K] and
+    /// weights [keys, K] (K the most columns a key covers, unused ones weighted 0), in place
+    /// of the mostly-zero [columns, keys] matrix (a twentieth of its multiply-adds).
+    pool: (Tensor, Tensor),
     ctx1: (Tensor, Tensor),
     ctx2: (Tensor, Tensor),
     embed: Tensor,
@@ -236,6 +239,57 @@ fn conv1d_params(c: &nn::Conv1D) -> (Tensor, Tensor) {
     (w, b)
 }
 
+/// Sum and sum of squares of an image's bytes, exact (u32 lanes over blocks that cannot
+/// overflow, vectorised).
+fn sums(image: &[u8]) -> (u64, u64) {
+    let (mut sum, mut sq) = (0u64, 0u64);
+    // 255^2 * 16384 < 2^32.
+    for block in image.chunks(16384) {
+        let (mut s, mut q) = (0u32, 0u32);
+        for &v in block {
+            let v = u32::from(v);
+            s += v;
+            q += v * v;
+        }
+        sum += u64::from(s);
+        sq += u64::from(q);
+    }
+    (sum, sq)
+}
+
+/// A [columns, keys] pooling matrix as (column indices [keys * K], weights [keys, K]).
+fn sparse_pool(pool: &Tensor) -> (Tensor, Tensor) {
+    let (columns, keys) = pool.size2().unwrap_or((0, 0));
+    let dense: Vec<f32> =
+        Vec::try_from(pool.to_device(tch::Device::Cpu).flatten(0, -1)).unwrap_or_default();
+    let per_key: Vec<Vec<(i64, f32)>> = (0..keys)
+        .map(|k| {
+            (0..columns)
+                .filter_map(|c| {
+                    let w = dense.get((c * keys + k) as usize).copied().unwrap_or(0.0);
+                    (w != 0.0).then_some((c, w))
+                })
+                .collect()
+        })
+        .collect();
+    let k_max = per_key.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let (mut index, mut weight) = (Vec::new(), Vec::new());
+    for cols in &per_key {
+        for j in 0..k_max {
+            let (c, w) = cols.get(j).copied().unwrap_or((0, 0.0));
+            index.push(c);
+            weight.push(w);
+        }
+    }
+    let device = pool.device();
+    (
+        Tensor::from_slice(&index).to_device(device),
+        Tensor::from_slice(&weight)
+            .reshape([keys, k_max as i64])
+            .to_device(device),
+    )
+}
+
 impl KeyColumn {
     /// The inference form of this net's current weights (BatchNorm folded: `eps` is
     /// BatchNorm's default, which `conv_bn_stack` uses).
@@ -266,7 +320,7 @@ impl KeyColumn {
             .collect();
         Folded {
             convs,
-            pool: self.pool.to_device(self.embed.device()),
+            pool: sparse_pool(&self.pool.to_device(self.embed.device())),
             ctx1: conv1d_params(&self.ctx1),
             ctx2: conv1d_params(&self.ctx2),
             embed: self.embed.detach().copy(),
@@ -288,7 +342,7 @@ impl Folded {
                 .iter()
                 .map(|(w, b, s)| (w.shallow_clone(), b.shallow_clone(), *s))
                 .collect(),
-            pool: self.pool.shallow_clone(),
+            pool: (self.pool.0.shallow_clone(), self.pool.1.shallow_clone()),
             ctx1: (self.ctx1.0.shallow_clone(), self.ctx1.1.shallow_clone()),
             ctx2: (self.ctx2.0.shallow_clone(), self.ctx2.1.shallow_clone()),
             embed: self.embed.shallow_clone(),
@@ -306,15 +360,17 @@ impl Folded {
         self.input.channels() as usize
     }
 
-    /// The first layer's input for windows of GRAY8 images (`FRAMES`, then the rest image
-    /// when the net uses it; each `HEIGHT x WIDTH`), as `features_t` makes it from [0, 1]
-    /// floats: the window normalised by its mean and standard deviation (all its images),
-    /// then frames (frames-minus-rest x2 for [`Input::Relative`]), differences x2 and
-    /// middle-minus-rest x2 for [`Input::Rest`], averaged over 2x2 pixels for
-    /// [`Size::Half`] (the same thing: every step is linear). Exact sums in integers. `out`
-    /// is resized to fit; every value is written.
-    pub fn prepare(&self, windows: &[&[u8]], out: &mut Vec<f32>) {
-        let px = (HEIGHT * WIDTH) as usize;
+    /// The first layer's input for windows of GRAY8 images (each window its `FRAMES`
+    /// images, then the rest image when the net uses it; each `HEIGHT x WIDTH`, rows
+    /// packed), as `features_t` makes it from [0, 1] floats: the window normalised by its
+    /// mean and standard deviation (all its images), then frames (frames-minus-rest x2 for
+    /// [`Input::Relative`]), differences x2 and middle-minus-rest x2 for [`Input::Rest`],
+    /// averaged over 2x2 pixels for [`Size::Half`] (the same thing: every step is linear).
+    /// The window's statistics are exact sums in integers; each pixel is then one
+    /// multiply-add (of the 2x2 block's integer sum for `Half`). `out` is resized to fit;
+    /// every value is written. The images are read where they are: a window need not be
+    /// one buffer.
+    pub fn prepare(&self, windows: &[&[&[u8]]], out: &mut Vec<f32>) {
         let (oh, ow) = self.size.input();
         let opx = (oh * ow) as usize;
         let frames = FRAMES as usize;
@@ -329,22 +385,22 @@ impl Folded {
             }
         ];
         for (w, dst) in windows.iter().zip(out.chunks_mut(ch * opx)) {
-            let (mut sum, mut sq) = (0u64, 0u64);
-            for &v in w.iter() {
-                sum += u64::from(v);
-                sq += u64::from(v) * u64::from(v);
+            let (mut sum, mut sq, mut n) = (0u64, 0u64, 0usize);
+            for image in w.iter() {
+                let (s, q) = sums(image);
+                sum += s;
+                sq += q;
+                n += image.len();
             }
-            let n = w.len() as f64;
+            let n = n.max(1) as f64;
             let mean = sum as f64 / n / 255.0;
             let var = (sq as f64 / n / (255.0 * 255.0) - mean * mean).max(0.0);
             let inv = 1.0 / (var.sqrt() + 0.02);
-            // Each byte's normalised value, once per window.
-            let lut: Vec<f32> = (0..256)
-                .map(|v| ((f64::from(v) / 255.0 - mean) * inv) as f32)
-                .collect();
+            // A byte v becomes (v / 255 - mean) * inv.
+            let (scale, offset) = ((inv / 255.0) as f32, (-mean * inv) as f32);
             let (norm, rest) = dst.split_at_mut(frames * opx);
             for (i, plane) in norm.chunks_mut(opx).enumerate() {
-                self.sample(plane, &w[i * px..(i + 1) * px], &lut);
+                self.sample(plane, w[i], scale, offset);
             }
             let (diffs, last) = rest.split_at_mut((frames - 1) * opx);
             for (i, plane) in diffs.chunks_mut(opx).enumerate() {
@@ -357,7 +413,7 @@ impl Folded {
                 }
             }
             if self.input == Input::Relative {
-                self.sample(&mut rest_plane, &w[frames * px..(frames + 1) * px], &lut);
+                self.sample(&mut rest_plane, w[frames], scale, offset);
                 for plane in norm.chunks_mut(opx) {
                     for (d, &r) in plane.iter_mut().zip(&rest_plane) {
                         *d = (*d - r) * 2.0;
@@ -366,7 +422,7 @@ impl Folded {
             }
             if self.input == Input::Rest {
                 let middle = &norm[(frames / 2) * opx..(frames / 2 + 1) * opx];
-                self.sample(last, &w[frames * px..(frames + 1) * px], &lut);
+                self.sample(last, w[frames], scale, offset);
                 for (d, &m) in last.iter_mut().zip(middle) {
                     *d = (m - *d) * 2.0;
                 }
@@ -374,26 +430,31 @@ impl Folded {
         }
     }
 
-    /// One image's normalised values (`lut`) at the net's input size: as they are, or the
-    /// mean of each 2x2 block for [`Size::Half`].
-    fn sample(&self, plane: &mut [f32], image: &[u8], lut: &[f32]) {
+    /// One image's normalised values (`v * scale + offset`) at the net's input size: as
+    /// they are, or the mean of each 2x2 block for [`Size::Half`].
+    fn sample(&self, plane: &mut [f32], image: &[u8], scale: f32, offset: f32) {
         match self.size {
             Size::Full => {
                 for (d, &v) in plane.iter_mut().zip(image) {
-                    *d = lut[v as usize];
+                    *d = f32::from(v) * scale + offset;
                 }
             }
             Size::Half => {
                 let w = WIDTH as usize;
-                for (row, pair) in plane.chunks_mut(w / 2).zip(image.chunks_exact(2 * w)) {
-                    let (a, b) = pair.split_at(w);
-                    for ((d, a), b) in row.iter_mut().zip(a.chunks_exact(2)).zip(b.chunks_exact(2))
-                    {
-                        *d = 0.25
-                            * (lut[a[0] as usize]
-                                + lut[a[1] as usize]
-                                + lut[b[0] as usize]
-                                + lut[b[1] as usize]);
+                let quarter = scale * 0.25;
+                let mut pairs = vec![0u16; w / 2];
+                for (row, two) in plane.chunks_mut(w / 2).zip(image.chunks_exact(2 * w)) {
+                    let (a, b) = two.split_at(w);
+                    // Columns summed down the two rows first (vectorised), then in pairs.
+                    let mut col = [0u16; WIDTH as usize];
+                    for ((c, &x), &y) in col.iter_mut().zip(a).zip(b) {
+                        *c = u16::from(x) + u16::from(y);
+                    }
+                    for (p, c) in pairs.iter_mut().zip(col.chunks_exact(2)) {
+                        *p = c[0] + c[1];
+                    }
+                    for (d, &p) in row.iter_mut().zip(&pairs) {
+                        *d = f32::from(p) * quarter + offset;
                     }
                 }
             }
@@ -402,7 +463,11 @@ impl Folded {
 
     /// Logits [N, 2, keys] of windows of GRAY8 images as [`Folded::prepare`] takes them
     /// (sizes checked by the caller).
-    pub fn predict(&self, windows: &[&[u8]], device: tch::Device) -> Result<Tensor, tch::TchError> {
+    pub fn predict(
+        &self,
+        windows: &[&[&[u8]]],
+        device: tch::Device,
+    ) -> Result<Tensor, tch::TchError> {
         let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
         self.prepare(windows, &mut scratch);
         self.forward(&scratch, windows.len(), device)
@@ -453,7 +518,14 @@ impl Folded {
             x = x.f_relu_()?;
         }
         let (n, c, h, w) = x.size4()?;
-        let x = x.f_reshape([n, c * h, w])?.f_matmul(&self.pool)?;
+        let (index, weight) = &self.pool;
+        let keys = weight.size()[0];
+        let x = x
+            .f_reshape([n, c * h, w])?
+            .f_index_select(2, index)?
+            .f_reshape([n, c * h, keys, -1])?
+            .f_mul(weight)?
+            .f_sum_dim_intlist([3i64].as_slice(), false, Kind::Float)?;
         let x = conv1d(&x, &self.ctx1, CTX1_PAD)?.f_relu_()?;
         let x = conv1d(&x, &self.ctx2, CTX2_PAD)?
             .f_add_(&self.embed)?
@@ -550,7 +622,9 @@ mod tests {
                 / 255.0;
             let want = tch::no_grad(|| net.forward_t(&x, false));
             let folded = net.folded();
-            let slices: Vec<&[u8]> = windows.iter().map(Vec::as_slice).collect();
+            // Each window as its images, read in place.
+            let parts: Vec<Vec<&[u8]>> = windows.iter().map(|w| w.chunks(px).collect()).collect();
+            let slices: Vec<&[&[u8]]> = parts.iter().map(Vec::as_slice).collect();
             let got = folded.predict(&slices, tch::Device::Cpu).unwrap();
             assert_eq!(got.size(), want.size());
             let diff = (got - &want).abs().max().double_value(&[]);

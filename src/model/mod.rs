@@ -544,9 +544,19 @@ impl Model {
     }
 
     /// Key probabilities of each window; a window is `frames` GRAY8 images of
-    /// `height x width`, rows packed, frame t-2 first. One output per window, or an error
-    /// (a window of the wrong size, a libtorch fault), never a panic.
+    /// `height x width`, rows packed, frame t-2 first (then the keyboard at rest, for nets
+    /// that use it). One output per window, or an error (a window of the wrong size, a
+    /// libtorch fault), never a panic.
     pub fn predict(&self, windows: &[Vec<u8>]) -> Result<Vec<KeyProbs>, ModelError> {
+        let parts = self.split(windows)?;
+        let views: Vec<&[&[u8]]> = parts.iter().map(Vec::as_slice).collect();
+        self.predict_images(&views)
+    }
+
+    /// [`Model::predict`] of windows given as their images, each read where it is (no copy
+    /// of a window into one buffer): `frames` images, then the rest image for nets that
+    /// use it, each `height x width` GRAY8, rows packed.
+    pub fn predict_images(&self, windows: &[&[&[u8]]]) -> Result<Vec<KeyProbs>, ModelError> {
         if windows.is_empty() {
             return Ok(Vec::new());
         }
@@ -556,15 +566,18 @@ impl Model {
             return fast_probabilities(m, fast, windows, self.device);
         }
         let _guard = tch::no_grad_guard();
-        let x = input_tensor(m, windows.iter().map(Vec::as_slice), self.device)?;
+        let joined: Vec<Vec<u8>> = windows.iter().map(|w| w.concat()).collect();
+        let x = input_tensor(m, joined.iter().map(Vec::as_slice), self.device)?;
         let logits = self.net.forward_t(&x, false);
         probabilities(m, &logits, windows.len())
     }
 
-    /// An error naming the first window whose size is not the net's input.
-    fn check_windows(&self, windows: &[Vec<u8>]) -> Result<(), ModelError> {
+    /// Each window of one buffer as its images; an error naming the first window whose
+    /// size is not the net's input.
+    fn split<'a>(&self, windows: &'a [Vec<u8>]) -> Result<Vec<Vec<&'a [u8]>>, ModelError> {
         let m = &self.meta;
-        let size = m.images() * m.height * m.width;
+        let px = m.height * m.width;
+        let size = m.images() * px;
         match windows.iter().find(|w| w.len() != size) {
             Some(w) => Err(ModelError::Input(format!(
                 "a window of {} bytes, expected {}x{}x{} = {size}",
@@ -573,8 +586,33 @@ impl Model {
                 m.height,
                 m.width
             ))),
-            None => Ok(()),
+            None => Ok(windows.iter().map(|w| w.chunks(px).collect()).collect()),
         }
+    }
+
+    /// An error naming the first window that is not the net's input: its count of images,
+    /// or an image's size.
+    fn check_windows(&self, windows: &[&[&[u8]]]) -> Result<(), ModelError> {
+        let m = &self.meta;
+        let px = m.height * m.width;
+        for w in windows {
+            if w.len() != m.images() {
+                return Err(ModelError::Input(format!(
+                    "a window of {} images, expected {}",
+                    w.len(),
+                    m.images()
+                )));
+            }
+            if let Some(i) = w.iter().find(|i| i.len() != px) {
+                return Err(ModelError::Input(format!(
+                    "an image of {} bytes in a window, expected {}x{} = {px}",
+                    i.len(),
+                    m.height,
+                    m.width
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// [`Model::predict`] with the windows shared out among `workers` forward passes run
@@ -588,9 +626,21 @@ impl Model {
         windows: &[Vec<u8>],
         workers: usize,
     ) -> Result<Vec<KeyProbs>, ModelError> {
+        let parts = self.split(windows)?;
+        let views: Vec<&[&[u8]]> = parts.iter().map(Vec::as_slice).collect();
+        self.predict_images_parallel(&views, workers)
+    }
+
+    /// [`Model::predict_parallel`] of windows given as their images
+    /// ([`Model::predict_images`]).
+    pub fn predict_images_parallel(
+        &mut self,
+        windows: &[&[&[u8]]],
+        workers: usize,
+    ) -> Result<Vec<KeyProbs>, ModelError> {
         let workers = workers.clamp(1, windows.len().max(1));
         let Some(fast) = self.fast.as_ref().filter(|_| workers > 1) else {
-            return self.predict(windows);
+            return self.predict_images(windows);
         };
         self.check_windows(windows)?;
         // Each thread owns its copy; the copies share the weights' storage, which libtorch
@@ -600,7 +650,7 @@ impl Model {
         }
         let (meta, device) = (&self.meta, self.device);
         let per = windows.len().div_ceil(workers);
-        let run = move |net: &keycolumn::Folded, part: &[Vec<u8>]| {
+        let run = move |net: &keycolumn::Folded, part: &[&[&[u8]]]| {
             fast_probabilities(meta, net, part, device)
         };
         let mut chunks = windows.chunks(per);
@@ -657,12 +707,11 @@ impl Model {
 fn fast_probabilities(
     m: &ModelMeta,
     net: &keycolumn::Folded,
-    windows: &[Vec<u8>],
+    windows: &[&[&[u8]]],
     device: tch::Device,
 ) -> Result<Vec<KeyProbs>, ModelError> {
     let _guard = tch::no_grad_guard();
-    let slices: Vec<&[u8]> = windows.iter().map(Vec::as_slice).collect();
-    let logits = net.predict(&slices, device)?;
+    let logits = net.predict(windows, device)?;
     probabilities(m, &logits, windows.len())
 }
 

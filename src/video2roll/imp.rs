@@ -12,7 +12,7 @@ use crate::caps;
 use crate::core::rest::RestEstimator;
 use crate::core::roll::{ProbFrame, RollLayout, ValueFormat};
 use crate::core::strip;
-use crate::core::strip::{FRAMES, HALF, TRAINED_RATE, window_indices_every, window_step};
+use crate::core::strip::{HALF, TRAINED_RATE, window_indices_every, window_step};
 use crate::latency::ProcessingMargin;
 use crate::model::{Model, ModelMeta};
 
@@ -79,12 +79,16 @@ impl Default for Settings {
 }
 
 struct Frame {
-    data: Vec<u8>,
+    /// Shared with the windows that read it (no copy a window).
+    data: Arc<Vec<u8>>,
     /// The keyboard at rest as of this frame (nets that use it).
     rest: Option<Arc<Vec<u8>>>,
     pts: gst::ClockTime,
     duration: gst::ClockTime,
 }
+
+/// A window's images: its frames, then the keyboard at rest when the net uses it.
+type Window = Vec<Arc<Vec<u8>>>;
 
 struct Stream {
     frame_duration: gst::ClockTime,
@@ -95,8 +99,8 @@ struct Stream {
     frames: VecDeque<Frame>,
     /// Index in `frames` of the next frame to predict.
     next: usize,
-    /// Windows ready to predict, with their frame's timing.
-    batch: Vec<(Vec<u8>, gst::ClockTime, gst::ClockTime)>,
+    /// Windows ready to predict (their images), with their frame's timing.
+    batch: Vec<(Window, gst::ClockTime, gst::ClockTime)>,
     next_pts: Option<gst::ClockTime>,
     /// Time for a forward pass, added to the latency answer.
     margin: ProcessingMargin,
@@ -278,14 +282,11 @@ impl Video2Roll {
 
     /// The window around `frames[i]` (every `step`-th frame), edge frames repeated, then the
     /// keyboard at rest as of that frame when the net uses it.
-    fn window(frames: &VecDeque<Frame>, i: usize, step: usize) -> Vec<u8> {
-        let mut w = Vec::with_capacity(frames[i].data.len() * (FRAMES + 1));
-        for j in window_indices_every(i, frames.len(), step) {
-            w.extend_from_slice(&frames[j].data);
-        }
-        if let Some(r) = &frames[i].rest {
-            w.extend_from_slice(r);
-        }
+    fn window(frames: &VecDeque<Frame>, i: usize, step: usize) -> Window {
+        let mut w: Window = window_indices_every(i, frames.len(), step)
+            .map(|j| frames[j].data.clone())
+            .collect();
+        w.extend(frames[i].rest.clone());
         w
     }
 
@@ -327,7 +328,7 @@ impl Video2Roll {
                     return Ok(out);
                 }
                 let take = stream.batch.len().min(batch_size);
-                let (windows, times): (Vec<Vec<u8>>, Vec<_>) = stream
+                let (windows, times): (Vec<Window>, Vec<_>) = stream
                     .batch
                     .drain(..take)
                     .map(|(w, pts, dur)| (w, (pts, dur)))
@@ -338,7 +339,12 @@ impl Video2Roll {
                 return Err(gst::FlowError::Error);
             };
             let started = std::time::Instant::now();
-            let result = model.predict_parallel(&windows, workers);
+            let images: Vec<Vec<&[u8]>> = windows
+                .iter()
+                .map(|w| w.iter().map(|i| i.as_slice()).collect())
+                .collect();
+            let views: Vec<&[&[u8]]> = images.iter().map(Vec::as_slice).collect();
+            let result = model.predict_images_parallel(&views, workers);
             let grew = self
                 .state()
                 .stream
@@ -452,7 +458,7 @@ impl Video2Roll {
             };
             stream.frames.push_back(Frame {
                 rest,
-                data,
+                data: Arc::new(data),
                 pts,
                 duration,
             });
