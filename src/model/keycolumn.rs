@@ -202,10 +202,7 @@ impl KeyColumn {
 #[derive(Debug)]
 pub struct Folded {
     convs: Vec<(Tensor, Tensor, [i64; 2])>,
-    /// The per-key pooling as each key's few columns: their indices [keys * K] and
-    /// weights [keys, K] (K the most columns a key covers, unused ones weighted 0), in place
-    /// of the mostly-zero [columns, keys] matrix (a twentieth of its multiply-adds).
-    pool: (Tensor, Tensor),
+    pool: Tensor,
     ctx1: (Tensor, Tensor),
     ctx2: (Tensor, Tensor),
     embed: Tensor,
@@ -257,39 +254,6 @@ fn sums(image: &[u8]) -> (u64, u64) {
     (sum, sq)
 }
 
-/// A [columns, keys] pooling matrix as (column indices [keys * K], weights [keys, K]).
-fn sparse_pool(pool: &Tensor) -> (Tensor, Tensor) {
-    let (columns, keys) = pool.size2().unwrap_or((0, 0));
-    let dense: Vec<f32> =
-        Vec::try_from(pool.to_device(tch::Device::Cpu).flatten(0, -1)).unwrap_or_default();
-    let per_key: Vec<Vec<(i64, f32)>> = (0..keys)
-        .map(|k| {
-            (0..columns)
-                .filter_map(|c| {
-                    let w = dense.get((c * keys + k) as usize).copied().unwrap_or(0.0);
-                    (w != 0.0).then_some((c, w))
-                })
-                .collect()
-        })
-        .collect();
-    let k_max = per_key.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    let (mut index, mut weight) = (Vec::new(), Vec::new());
-    for cols in &per_key {
-        for j in 0..k_max {
-            let (c, w) = cols.get(j).copied().unwrap_or((0, 0.0));
-            index.push(c);
-            weight.push(w);
-        }
-    }
-    let device = pool.device();
-    (
-        Tensor::from_slice(&index).to_device(device),
-        Tensor::from_slice(&weight)
-            .reshape([keys, k_max as i64])
-            .to_device(device),
-    )
-}
-
 impl KeyColumn {
     /// The inference form of this net's current weights (BatchNorm folded: `eps` is
     /// BatchNorm's default, which `conv_bn_stack` uses).
@@ -320,7 +284,7 @@ impl KeyColumn {
             .collect();
         Folded {
             convs,
-            pool: sparse_pool(&self.pool.to_device(self.embed.device())),
+            pool: self.pool.to_device(self.embed.device()),
             ctx1: conv1d_params(&self.ctx1),
             ctx2: conv1d_params(&self.ctx2),
             embed: self.embed.detach().copy(),
@@ -342,7 +306,7 @@ impl Folded {
                 .iter()
                 .map(|(w, b, s)| (w.shallow_clone(), b.shallow_clone(), *s))
                 .collect(),
-            pool: (self.pool.0.shallow_clone(), self.pool.1.shallow_clone()),
+            pool: self.pool.shallow_clone(),
             ctx1: (self.ctx1.0.shallow_clone(), self.ctx1.1.shallow_clone()),
             ctx2: (self.ctx2.0.shallow_clone(), self.ctx2.1.shallow_clone()),
             embed: self.embed.shallow_clone(),
@@ -518,14 +482,7 @@ impl Folded {
             x = x.f_relu_()?;
         }
         let (n, c, h, w) = x.size4()?;
-        let (index, weight) = &self.pool;
-        let keys = weight.size()[0];
-        let x = x
-            .f_reshape([n, c * h, w])?
-            .f_index_select(2, index)?
-            .f_reshape([n, c * h, keys, -1])?
-            .f_mul(weight)?
-            .f_sum_dim_intlist([3i64].as_slice(), false, Kind::Float)?;
+        let x = x.f_reshape([n, c * h, w])?.f_matmul(&self.pool)?;
         let x = conv1d(&x, &self.ctx1, CTX1_PAD)?.f_relu_()?;
         let x = conv1d(&x, &self.ctx2, CTX2_PAD)?
             .f_add_(&self.embed)?
