@@ -23,7 +23,7 @@ fn time_pipeline(desc: &str) -> f64 {
 }
 
 /// The whole `pianola redub` to MP4 + WAV + MIDI, with `model` (video2roll weights) when given.
-fn time_redub(video: &Path, dir: &Path, model: Option<&Path>) -> f64 {
+fn time_redub(video: &Path, dir: &Path, model: Option<&Path>, video2roll: &str) -> f64 {
     let t0 = Instant::now();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pianola"));
     cmd.arg("redub")
@@ -36,6 +36,9 @@ fn time_redub(video: &Path, dir: &Path, model: Option<&Path>) -> f64 {
         .arg(dir.join("bach.mid"));
     if let Some(m) = model {
         cmd.arg("--model").arg(m);
+    }
+    if !video2roll.is_empty() {
+        cmd.args(["--video2roll", video2roll]);
     }
     let status = cmd.status().expect("run pianola redub");
     assert!(status.success(), "pianola redub failed: {status}");
@@ -123,7 +126,7 @@ fn main() {
     }
     row(
         "pianola redub to MP4 + WAV + MIDI (whole)",
-        best_of(repeat, || time_redub(&video, &dir, None)),
+        best_of(repeat, || time_redub(&video, &dir, None, "")),
     );
     // Whole frames side by side in video2roll, one per core (batch-size = workers = cores).
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -141,6 +144,10 @@ fn main() {
         let desc = format!("{src} ! videoconvert ! pianocrop ! queue ! video2roll {par} ! {tail}");
         row(name, best_of(repeat, || time_pipeline(&desc)));
     }
+    row(
+        "pianola redub --video2roll workers (whole)",
+        best_of(repeat, || time_redub(&video, &dir, None, &par)),
+    );
     // The faster net shipped beside the default one (models/video2roll-half.safetensors).
     let half = std::env::var_os("PIANOLA_MODEL_DIR")
         .map_or_else(|| PathBuf::from("models"), PathBuf::from)
@@ -178,7 +185,7 @@ fn main() {
         }
         row(
             "pianola redub --model (half net) (whole)",
-            best_of(repeat, || time_redub(&video, &dir, Some(&half))),
+            best_of(repeat, || time_redub(&video, &dir, Some(&half), "")),
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -79,6 +79,11 @@ pub struct RedubArgs {
     /// default: the element's default.
     #[arg(long, value_parser = ["rule-based", "learned"])]
     pub(crate) mode: Option<String>,
+    /// video2roll properties, "name=value ..." (e.g. "batch-size=2 workers=2": two frames
+    /// predicted side by side, each on its own core; faster for the full net on 2 cores,
+    /// see the README's Measured).
+    #[arg(long, default_value = "", value_name = "PROPS")]
+    pub(crate) video2roll: String,
     /// No progress bar and no summary (errors still go to stderr).
     #[arg(short, long)]
     pub(crate) quiet: bool,
@@ -110,6 +115,7 @@ pub(crate) fn common_options(a: &RedubArgs, input: &Path) -> Result<RedubOptions
             .as_ref()
             .map(|m| format!("mode={m}"))
             .unwrap_or_default(),
+        video2roll: a.video2roll.clone(),
         ..Default::default()
     })
 }
