@@ -231,21 +231,15 @@ impl Video2Roll {
         let Some(layout) = self.out_layout() else {
             return false;
         };
-        let framerate = if info.fps().numer() > 0 {
-            info.fps()
-        } else {
-            gst::Fraction::new(25, 1)
-        };
+        // Variable-rate video (0/1): 25 frames/s for the timing, and the window as
+        // trained, every frame.
+        let known = (info.fps().numer() > 0 && info.fps().denom() > 0).then(|| info.fps());
+        let framerate = known.unwrap_or(gst::Fraction::new(25, 1));
         {
             let settings = self.settings();
             let margin = settings.processing_margin;
             let frame_duration = caps::frame_duration(framerate);
-            // Variable-rate video (0/1): the window as trained, every frame.
-            let fps = if info.fps().numer() > 0 && info.fps().denom() > 0 {
-                f64::from(info.fps().numer()) / f64::from(info.fps().denom())
-            } else {
-                0.0
-            };
+            let fps = known.map_or(0.0, |f| f64::from(f.numer()) / f64::from(f.denom()));
             let step = window_step(fps, settings.window_rate);
             gst::debug!(
                 CAT,
