@@ -168,8 +168,14 @@ mod tests {
 
     #[test]
     fn the_estimate_is_the_median_of_the_samples_kept() {
-        // Against a plain sort of the last `keep` samples, on values that repeat and drift.
-        let (len, every, keep) = (7, 3, 5);
+        // Against a plain sort of the last `keep` samples, on values that repeat and drift;
+        // a short memory, and video2roll's long one.
+        for (len, every, keep) in [(7, 3, 5), (5, 1, KEEP)] {
+            median_against_a_sort(len, every, keep);
+        }
+    }
+
+    fn median_against_a_sort(len: usize, every: usize, keep: usize) {
         let mut e = RestEstimator::with_sampling(len, every, keep);
         let mut kept: VecDeque<Vec<u8>> = VecDeque::new();
         let mut x = 12345u32;
