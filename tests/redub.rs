@@ -213,26 +213,20 @@ fn bad_input_gets_a_clear_error() {
     let (ok, _, e) = redub(args![&tiny, "-o", &dir.join("z.wav")]);
     assert!(!ok && e.contains("at least 64x16"), "{e}");
     // A video2roll setting that is not one: named, and nothing written.
-    let (ok, _, e) = redub(args![
-        &video,
-        "-o",
-        &dir.join("w.wav"),
-        "--video2roll",
-        "workerz=2"
-    ]);
-    assert!(
-        !ok && e.contains("video2roll has no property workerz"),
-        "{e}"
-    );
-    let (ok, _, e) = redub(args![
-        &video,
-        "-o",
-        &dir.join("w.wav"),
-        "--video2roll",
-        "workers"
-    ]);
-    assert!(!ok && e.contains("write name=value"), "{e}");
-    assert!(!dir.join("w.wav").exists());
+    for (props, said) in [
+        ("workerz=2", "video2roll has no property workerz"),
+        ("workers", "write name=value"),
+    ] {
+        let (ok, _, e) = redub(args![
+            &video,
+            "-o",
+            &dir.join("w.wav"),
+            "--video2roll",
+            props
+        ]);
+        assert!(!ok && e.contains(said), "{props}: {e}");
+        assert!(!dir.join("w.wav").exists());
+    }
 }
 
 /// Both roll2midi modes with the shipped video2roll, and the rule-based mode with the faster
