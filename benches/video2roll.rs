@@ -64,7 +64,8 @@ fn bench_workers(
     );
 }
 
-/// The keyboard-at-rest estimate per frame (a median of up to 31 samples every 8 frames).
+/// The keyboard-at-rest estimate per frame (video2roll's: a median of up to 125 samples, one
+/// every 8 frames).
 fn bench_rest(frames: usize) {
     let mut e = gstpianola::core::rest::RestEstimator::new(100 * 900);
     let strips: Vec<Vec<u8>> = (0..16)

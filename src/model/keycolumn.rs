@@ -406,11 +406,11 @@ impl Folded {
             Size::Half => {
                 let w = WIDTH as usize;
                 let quarter = scale * 0.25;
-                let mut pairs = vec![0u16; w / 2];
+                // Columns summed down the two rows first (vectorised), then in pairs.
+                let mut col = [0u16; WIDTH as usize];
+                let mut pairs = [0u16; WIDTH as usize / 2];
                 for (row, two) in plane.chunks_mut(w / 2).zip(image.chunks_exact(2 * w)) {
                     let (a, b) = two.split_at(w);
-                    // Columns summed down the two rows first (vectorised), then in pairs.
-                    let mut col = [0u16; WIDTH as usize];
                     for ((c, &x), &y) in col.iter_mut().zip(a).zip(b) {
                         *c = u16::from(x) + u16::from(y);
                     }

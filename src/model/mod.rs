@@ -566,8 +566,7 @@ impl Model {
             return fast_probabilities(m, fast, windows, self.device);
         }
         let _guard = tch::no_grad_guard();
-        let joined: Vec<Vec<u8>> = windows.iter().map(|w| w.concat()).collect();
-        let x = input_tensor(m, joined.iter().map(Vec::as_slice), self.device)?;
+        let x = input_tensor(m, &windows.concat().concat(), self.device)?;
         let logits = self.net.forward_t(&x, false);
         probabilities(m, &logits, windows.len())
     }
@@ -771,18 +770,17 @@ fn keep_freed_memory() {
     }
 }
 
-/// A batch of windows (each `meta.images()` GRAY8 images, sizes already checked) as the nets
-/// take it: [N, images, height, width] floats in [0, 1] on `device`.
-fn input_tensor<'a>(
+/// A batch of windows, one after the other in `flat` (each `meta.images()` GRAY8 images,
+/// sizes already checked), as the nets take it: [N, images, height, width] floats in [0, 1]
+/// on `device`.
+fn input_tensor(
     meta: &ModelMeta,
-    windows: impl ExactSizeIterator<Item = &'a [u8]>,
+    flat: &[u8],
     device: tch::Device,
 ) -> Result<tch::Tensor, ModelError> {
-    let n = windows.len() as i64;
-    let flat: Vec<u8> = windows.flat_map(|w| w.iter().copied()).collect();
-    Ok(tch::Tensor::f_from_slice(&flat)?
+    Ok(tch::Tensor::f_from_slice(flat)?
         .f_reshape([
-            n,
+            -1,
             meta.images() as i64,
             meta.height as i64,
             meta.width as i64,

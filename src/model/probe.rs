@@ -71,7 +71,8 @@ impl FeatureNet {
             )));
         }
         let _guard = tch::no_grad_guard();
-        let x = input_tensor(m, windows.iter().map(|(w, _)| w.as_slice()), self.device)?;
+        let images: Vec<&[u8]> = windows.iter().map(|(w, _)| w.as_slice()).collect();
+        let x = input_tensor(m, &images.concat(), self.device)?;
         // [N, FEATURES, keys] -> [N, keys, FEATURES], rows read per window and key.
         let f = self
             .net
