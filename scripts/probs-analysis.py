@@ -3,6 +3,7 @@
 """Test-time threshold calibration and timing, measured on `pianola eval --save-probs` output.
 
     python3 scripts/probs-analysis.py DIR [DIR...]
+    python3 scripts/probs-analysis.py --mean DIR DIR [DIR...]
 
 (numpy; `make label-setup` puts it in .venv-label). For each clip of each DIR
 (NAME.probs.npy, .onsets.npy, .truth.npy, .weights.npy) it prints the frame F1 of the
@@ -11,6 +12,10 @@ oracle: it reads the labels), the threshold a label-free rule picks (the one who
 notes, runs of two frames or more, is nearest the count of peaks of the onset channel), and
 how many frames early or late the probabilities' key-down runs start and end against the
 labels' notes.
+
+With --mean, the DIRs are the same clips scored by different models: it prints, for each
+clip, the frame F1 of each model's key-down probabilities and of their mean (a
+probability-averaging ensemble) over the threshold grid.
 """
 import glob
 import os
@@ -76,7 +81,25 @@ def hist(x):
     return " ".join(f"{int(a):+d}:{int(b)}" for a, b in zip(v, c))
 
 
+def mean(dirs):
+    runs_by_dir = [{name: (p, t, w) for name, p, t, w, _ in clips(d)} for d in dirs]
+    for name in sorted(runs_by_dir[0]):
+        if not all(name in r for r in runs_by_dir):
+            continue
+        n = min(len(r[name][0]) for r in runs_by_dir)
+        _, t, w = runs_by_dir[0][name]
+        t, w = t[:n], w[:n]
+        probs = [r[name][0][:n] for r in runs_by_dir]
+        print(name)
+        for g in GRID:
+            each = " ".join(f"{f1(p, t, w, g):.3f}" for p in probs)
+            print(f"  {g}: each {each}; mean {f1(sum(probs) / len(probs), t, w, g):.3f}")
+
+
 def main():
+    if sys.argv[1:2] == ["--mean"]:
+        mean(sys.argv[2:])
+        return
     for d in sys.argv[1:]:
         for name, p, t, w, o in clips(d):
             p, o = p * w, o * w
