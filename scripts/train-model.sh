@@ -59,6 +59,11 @@ if [ "${KEY_AUGMENT:-1}" = 1 ] && [ "${GLARE_SHADOW:-1}" = 1 ]; then extra+=(--g
 if [ "${SHARPEN:-1}" = 1 ]; then extra+=(--sharpen); fi
 if [ "${CAMERA:-0}" = 1 ]; then extra+=(--camera); fi
 if [ -n "$THRESHOLD" ]; then extra+=(--threshold "$THRESHOLD"); fi
+# SNAPSHOT_EVERY=N keeps the weights every N steps from SNAPSHOT_FROM (default: half the run)
+# on, beside OUT, for `pianola average` (weight averaging).
+if [ -n "${SNAPSHOT_EVERY:-}" ]; then
+    extra+=(--snapshot-every "$SNAPSHOT_EVERY" --snapshot-from "${SNAPSHOT_FROM:-$((STEPS / 2))}")
+fi
 if [ -z "${PIANOLA_BIN:-}" ]; then cargo build --release --bin pianola; fi
 mkdir -p "$DIR"
 

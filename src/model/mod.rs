@@ -118,6 +118,49 @@ mod tests {
         ));
     }
 
+    /// The average of nets is the mean of each variable (BatchNorm's running statistics
+    /// too); nets of another architecture are refused and leave the weights as they were.
+    #[test]
+    fn average_is_the_mean_of_every_variable() {
+        let _guard = tch::no_grad_guard();
+        let make = |seed| {
+            tch::manual_seed(seed);
+            let m = Model::new(ModelMeta::new(Arch::KeyColumnRestHalf), tch::Device::Cpu);
+            // Running statistics start at 0 and 1 in every net; make them differ.
+            let mut vars: Vec<_> = m.var_store().variables().into_iter().collect();
+            vars.sort_by(|x, y| x.0.cmp(&y.0));
+            for (name, mut v) in vars {
+                if name.contains("running") {
+                    let _ = v.f_copy_(&v.rand_like()).unwrap();
+                }
+            }
+            m
+        };
+        let (a, b, c) = (make(1), make(2), make(3));
+        let mut avg = make(4);
+        avg.average_of(&[a, b, c]).unwrap();
+        let (a, b, c) = (make(1), make(2), make(3));
+        let vars = avg.var_store().variables();
+        assert!(vars.keys().any(|n| n.contains("running_mean")));
+        for (name, v) in &vars {
+            let want = (a.var_store().variables()[name].shallow_clone()
+                + &b.var_store().variables()[name]
+                + &c.var_store().variables()[name])
+                / 3.0;
+            let d = (v - want).abs().max().double_value(&[]);
+            assert!(d < 1e-6, "{name} differs by {d}");
+        }
+        let before = vars["ctx1.weight"].copy();
+        let other = Model::new(ModelMeta::new(Arch::KeyColumnRest), tch::Device::Cpu);
+        assert!(matches!(
+            avg.average_of(&[other]),
+            Err(ModelError::Input(_))
+        ));
+        assert!(avg.average_of(&[]).is_err());
+        let after = &avg.var_store().variables()["ctx1.weight"];
+        assert_eq!((after - before).abs().max().double_value(&[]), 0.0);
+    }
+
     #[test]
     fn parse_and_resolve() {
         assert_eq!("auto".parse(), Ok(DeviceChoice::Auto));
@@ -523,6 +566,59 @@ impl Model {
             ),
         })?;
         Ok(m)
+    }
+
+    /// Make these weights the uniform average of `others`' (stochastic weight averaging
+    /// over a run's snapshots): every variable, BatchNorm's running statistics included.
+    /// The nets must be of this one's architecture (same names and shapes); the metadata
+    /// stays this model's. Drops any inference form made before.
+    pub fn average_of(&mut self, others: &[Model]) -> Result<(), ModelError> {
+        if others.is_empty() {
+            return Err(ModelError::Input("no weights to average".into()));
+        }
+        let _guard = tch::no_grad_guard();
+        let mut mine = self.vs.variables();
+        let theirs: Vec<_> = others.iter().map(|m| m.vs.variables()).collect();
+        if let Some((k, vars)) = theirs
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.len() != mine.len())
+        {
+            return Err(ModelError::Input(format!(
+                "weights {} have {} variables, expected {}",
+                k + 1,
+                vars.len(),
+                mine.len()
+            )));
+        }
+        // Every net checked before any weight changes.
+        for (k, vars) in theirs.iter().enumerate() {
+            for (name, var) in &mine {
+                let v = vars.get(name).ok_or_else(|| {
+                    ModelError::Input(format!("weights {} have no variable {name}", k + 1))
+                })?;
+                if v.size() != var.size() {
+                    return Err(ModelError::Input(format!(
+                        "weights {}: {name} is {:?}, expected {:?}",
+                        k + 1,
+                        v.size(),
+                        var.size()
+                    )));
+                }
+            }
+        }
+        for (name, var) in mine.iter_mut() {
+            let mut sum = var.f_zeros_like()?;
+            for vars in &theirs {
+                if let Some(v) = vars.get(name) {
+                    sum = sum.f_add(&v.f_to_device(self.device)?.f_to_kind(var.kind())?)?;
+                }
+            }
+            var.f_copy_(&sum.f_div_scalar(others.len() as f64)?)?;
+        }
+        self.fast = None;
+        self.replicas.clear();
+        Ok(())
     }
 
     /// Save weights (`.safetensors`) and the sidecar with `meta`.

@@ -27,6 +27,20 @@ pub struct TrainConfig {
     pub steps_before: u64,
     /// Cosine decay of the learning rate to 5% of `lr` at this total step (None: constant).
     pub decay_until: Option<u64>,
+    /// Keep a copy of the weights every this many total steps from `snapshot_from` on
+    /// (0: none), beside the checkpoint as `NAME.stepT.safetensors`, for weight averaging
+    /// ([`super::Model::average`]).
+    pub snapshot_every: usize,
+    pub snapshot_from: u64,
+}
+
+/// Where the snapshot of total step `t` of a run checkpointed at `checkpoint` goes.
+pub fn snapshot_path(checkpoint: &std::path::Path, t: u64) -> PathBuf {
+    let stem = checkpoint
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    checkpoint.with_file_name(format!("{stem}.step{t}.safetensors"))
 }
 
 /// The learning rate at total step `t` (cosine from `lr` to 5% of it at `until`).
@@ -138,12 +152,44 @@ pub fn train(
             seconds: t0.elapsed().as_secs_f64(),
         };
         on_step(&log, model);
+        let total = cfg.steps_before + step as u64;
         if cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every) {
-            note_steps(model, cfg.steps_before + step as u64);
+            note_steps(model, total);
             model.save(&cfg.checkpoint)?;
+        }
+        if cfg.snapshot_every > 0
+            && total >= cfg.snapshot_from
+            && total.is_multiple_of(cfg.snapshot_every as u64)
+        {
+            note_steps(model, total);
+            model.save(&snapshot_path(&cfg.checkpoint, total))?;
         }
     }
     note_steps(model, cfg.steps_before + step as u64);
     model.save(&cfg.checkpoint)?;
     Ok(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_go_beside_the_checkpoint_named_by_step() {
+        assert_eq!(
+            snapshot_path(
+                std::path::Path::new("target/x/video2roll.safetensors"),
+                3250
+            ),
+            PathBuf::from("target/x/video2roll.step3250.safetensors")
+        );
+    }
+
+    #[test]
+    fn the_schedule_decays_to_five_percent() {
+        assert_eq!(scheduled_lr(1e-3, 0, Some(100)), 1e-3);
+        assert!((scheduled_lr(1e-3, 100, Some(100)) - 5e-5).abs() < 1e-12);
+        assert!((scheduled_lr(1e-3, 200, Some(100)) - 5e-5).abs() < 1e-12);
+        assert_eq!(scheduled_lr(1e-3, 50, None), 1e-3);
+    }
 }

@@ -3,6 +3,7 @@
 //! in-process with the plugin registered statically; one module per subcommand.
 
 mod augment;
+mod average;
 mod chain;
 mod chain_build;
 mod chain_copy;
@@ -67,6 +68,9 @@ enum Command {
     /// Train roll2midi's learned refinement (Audeo's Roll2Midi GAN) on video2roll's
     /// probabilities for rendered clips and their true rolls.
     TrainRefiner(train_refiner::TrainRefinerArgs),
+    /// Average the weights of a training run's snapshots (`train --snapshot-every`) into
+    /// one net (stochastic weight averaging).
+    Average(average::AverageArgs),
     /// Run pianocrop ! video2roll ! roll2midi on videos and score them against their MIDI:
     /// frame P/R/Acc/F1 and note-onset P/R/F1 at 50 and 100 ms; writes the estimated MIDI
     /// and a piano-roll picture (estimate vs reference) per video.
@@ -104,6 +108,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train::run(&a),
         Command::TrainRefiner(a) => train_refiner::run(&a),
         Command::Eval(a) => eval::run(&a),
+        Command::Average(a) => average::run(&a),
         Command::Synth(a) => synth::run(&a),
         Command::Label(a) => label::run(&a),
         Command::VelocityProbe(a) => velocity::run(&a),

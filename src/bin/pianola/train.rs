@@ -307,6 +307,8 @@ fn train_config(a: &TrainArgs, done_before: u64) -> TrainConfig {
         checkpoint_every: a.val_every,
         steps_before: done_before,
         decay_until: (a.total_steps > 0).then_some(a.total_steps),
+        snapshot_every: a.snapshot_every,
+        snapshot_from: a.snapshot_from,
     }
 }
 

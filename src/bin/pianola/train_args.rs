@@ -122,6 +122,13 @@ pub struct TrainArgs {
     /// (e.g. one chosen afterwards on the whole held-out clips through the element chain).
     #[arg(long)]
     pub threshold: Option<f32>,
+    /// Also keep the weights every this many steps (0: never), beside --out as
+    /// NAME.stepT.safetensors, to average them afterwards (`pianola average`).
+    #[arg(long, default_value_t = 0)]
+    pub snapshot_every: usize,
+    /// The first total step whose weights --snapshot-every keeps.
+    #[arg(long, default_value_t = 0)]
+    pub snapshot_from: u64,
     /// Where decoded strips are cached, so that a second run does not decode again.
     #[arg(long, default_value = "target/strip-cache")]
     pub cache: PathBuf,
