@@ -11,7 +11,7 @@ key-down probabilities at the model's threshold and at the best threshold for th
 oracle: it reads the labels), the threshold a label-free rule picks (the one whose count of
 notes, runs of two frames or more, is nearest the count of peaks of the onset channel), and
 how many frames early or late the probabilities' key-down runs start and end against the
-labels' notes.
+labels' notes (per clip, then all of DIR's clips pooled).
 
 With --mean, the DIRs are the same clips scored by different models: it prints, for each
 clip, the frame F1 of each model's key-down probabilities and of their mean (a
@@ -101,12 +101,15 @@ def main():
         mean(sys.argv[2:])
         return
     for d in sys.argv[1:]:
+        all_s, all_e = [], []
         for name, p, t, w, o in clips(d):
             p, o = p * w, o * w
             best = max((f1(p, t, w, g), g) for g in GRID)
             counts = [runs(p >= g, 2) for g in GRID]
             pick = GRID[int(np.argmin([abs(c - peaks(o)) for c in counts]))]
             s, e = edges(p, t, SHIPPED)
+            all_s.append(s)
+            all_e.append(e)
             print(
                 f"{name}: F1 at {SHIPPED} {f1(p, t, w, SHIPPED):.3f}; oracle {best[0]:.3f} at {best[1]}; "
                 f"label-free pick {pick}: {f1(p, t, w, pick):.3f}; "
@@ -114,6 +117,15 @@ def main():
             )
             for shift in (-1, 1):
                 print(f"  probabilities {shift:+d} frame: F1 {f1(np.roll(p, shift, 0), t, w, SHIPPED):.3f}")
+        if all_s:
+            # All clips of DIR pooled: where the runs start and end against the labels, on
+            # average (frames, each clipped to +-3; + late). Starts and ends early alike
+            # point at the labels' timing, not at the net's onsets.
+            s, e = np.concatenate(all_s), np.concatenate(all_e)
+            print(
+                f"{d}: {len(s)} notes; starts (frames) {hist(s)}, mean {np.clip(s, -3, 3).mean():+.2f}; "
+                f"ends {hist(e)}, mean {np.clip(e, -3, 3).mean():+.2f}"
+            )
 
 
 if __name__ == "__main__":
