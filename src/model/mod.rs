@@ -131,7 +131,7 @@ mod tests {
             vars.sort_by(|x, y| x.0.cmp(&y.0));
             for (name, mut v) in vars {
                 if name.contains("running") {
-                    let _ = v.f_copy_(&v.rand_like()).unwrap();
+                    v.f_copy_(&v.rand_like()).unwrap();
                 }
             }
             m
