@@ -30,7 +30,8 @@
 # at the ends) to 0.3%; GLARE_SHADOW=0 and SHARPEN=0 leave out the glare's fading beside a hand and
 # the sharpened pictures (both in the shipped recipe since 2026-12-05; both off: the model
 # shipped before); CAMERA=1 adds --camera (a lens bending the keyboard, JPEG compression; an
-# ablation, not in the shipped recipe); SEED draws another run of the same recipe, to tell an effect from one
+# ablation, not in the shipped recipe); CLIP_SHARE sets the real clips' share of each batch
+# (default 0.8, the rest pianosim renders; 1.0 trains on real clips alone); SEED draws another run of the same recipe, to tell an effect from one
 # run's noise; THRESHOLD= (empty) ships the key-down threshold the validation windows chose.
 # Give each its own OUT, e.g.
 #   NO_BACH=1 OUT=target/ablate-nobach/video2roll.safetensors bash scripts/train-model.sh
@@ -40,6 +41,7 @@ OUT=${OUT:-target/model/video2roll.safetensors}
 STEPS=${STEPS:-6000}
 ARCH=${ARCH:-keycolumn-rest}
 SEED=${SEED:-2}
+CLIP_SHARE=${CLIP_SHARE:-0.8}
 THRESHOLD=${THRESHOLD-0.80}
 SHARED=${PIANOLA_SHARED:-../shared}
 MTA=$SHARED/data/real/mta
@@ -76,7 +78,7 @@ if [ -f "$OUT" ] && [ -f "${OUT%.safetensors}.json" ]; then
     resume=(--resume)
 fi
 $P train --out "$OUT" "${resume[@]}" --arch "$ARCH" --total-steps "$STEPS" --minutes 1000 \
-    --manifest "$MTA/MANIFEST.tsv" --val-groups 2,6,12 --midi-dir "$MIDI" --clip-share 0.8 \
+    --manifest "$MTA/MANIFEST.tsv" --val-groups 2,6,12 --midi-dir "$MIDI" --clip-share "$CLIP_SHARE" \
     "${bach[@]}" "${extra[@]}" --batch 16 --lr 1e-3 --seed "$SEED" --val-every 250 --val-examples 200 --val-stride 8
 
 echo "held-out pianists 2, 6, 12 (never trained on):"
