@@ -79,3 +79,18 @@ fn a_rendered_clip_has_video_truth_and_labels() {
     // ...and starts at 0, on the labels' clock (no codec reorder delay).
     assert_eq!(bufs[0].pts(), Some(gst::ClockTime::ZERO));
 }
+
+#[test]
+fn train_refuses_a_clip_share_outside_0_to_1() {
+    let dir = tmpdir("clip-share");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pianola"))
+        .args(["train", "--clip-share", "1.5", "--max-steps", "1"])
+        .arg("--out")
+        .arg(dir.join("m.safetensors"))
+        .output()
+        .expect("run pianola");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--clip-share 1.5"), "{err}");
+    assert!(!dir.join("m.safetensors").exists());
+}

@@ -123,6 +123,12 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             "--threshold {t}: give a probability between 0 and 1, e.g. 0.8"
         ));
     }
+    if !(a.clip_share.is_finite() && (0.0..=1.0).contains(&a.clip_share)) {
+        return Err(anyhow!(
+            "--clip-share {}: give a share between 0 and 1 (0.8: real clips in 8 of 10 examples, the rest renders)",
+            a.clip_share
+        ));
+    }
     if a.threads > 0 {
         tch::set_num_threads(a.threads);
     }
