@@ -31,8 +31,8 @@
 # the sharpened pictures (both in the shipped recipe since 2026-12-05; both off: the model
 # shipped before); CAMERA=1 adds --camera (a lens bending the keyboard, JPEG compression; an
 # ablation, not in the shipped recipe); CLIP_SHARE sets the real clips' share of each batch
-# (default 0.8, the rest pianosim renders; 1.0 trains on real clips alone); SEED draws another run of the same recipe, to tell an effect from one
-# run's noise; THRESHOLD= (empty) ships the key-down threshold the validation windows chose.
+# (default 0.8, the rest pianosim renders; 1.0 trains on real clips alone); SEED draws another
+# run of the same recipe, to tell an effect from one run's noise; THRESHOLD= (empty) ships the key-down threshold the validation windows chose.
 # Give each its own OUT, e.g.
 #   NO_BACH=1 OUT=target/ablate-nobach/video2roll.safetensors bash scripts/train-model.sh
 set -euo pipefail
