@@ -6,15 +6,17 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::caps::{self, MIDI_TICK};
+use crate::caps;
 use crate::core::midi::TickSchedule;
-use crate::core::notes::NoteEvent;
-use crate::core::refine::{WindowPlan, Windowed};
+use crate::core::refine::Windowed;
 use crate::core::roll::ProbFrame;
 use crate::core::roll::{AnyFrame, RollLayout, ValueFormat};
 use crate::core::transcribe::{FrameTime, NoteTracker, TrackedFrame, TrackerParams};
 use crate::latency::ProcessingMargin;
 use crate::model::refiner::Refiner;
+
+mod learned;
+mod output;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -67,11 +69,6 @@ pub enum Mode {
         nick = "learned"
     )]
     Learned = 1,
-}
-
-/// Where the default refiner is looked for, in order.
-pub fn default_refiner_paths() -> Vec<std::path::PathBuf> {
-    crate::model::search_paths("PIANOLA_REFINER", "roll2midi.safetensors")
 }
 
 #[derive(Debug, Clone)]
@@ -217,104 +214,6 @@ impl Roll2Midi {
         self.refiner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Learned mode: load the refiner (READY -> PAUSED).
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let s = self.settings();
-        if s.mode != Mode::Learned {
-            *self.refiner() = None;
-            return Ok(());
-        }
-        let (path, r) = crate::loading::load(
-            &s.device,
-            s.refiner.as_deref(),
-            default_refiner_paths(),
-            |all| {
-                format!(
-                    "mode=learned needs a refiner and none was found (looked in {all:?}). Set the refiner property to a .safetensors file (train one with `pianola train-refiner`) or use mode=rule-based"
-                )
-            },
-            "roll2midi refiner",
-            Refiner::load,
-        )?;
-        gst::info!(
-            CAT,
-            imp = self,
-            "loaded {} ({:?})",
-            path.display(),
-            r.meta()
-        );
-        let windows = [s.window as usize, s.live_window as usize];
-        r.warm_up(&windows, WARM_UP_PASSES).map_err(|e| {
-            crate::loading::warm_up_failed("roll2midi refiner", &path, "refiner", &e)
-        })?;
-        *self.refiner() = Some(r);
-        Ok(())
-    }
-
-    /// Run `f` with the loaded refiner; an element error when there is none.
-    fn with_refiner<R>(
-        &self,
-        f: impl FnOnce(&Refiner) -> Result<R, crate::core::refine::RefineError>,
-    ) -> Result<R, gst::FlowError> {
-        let guard = self.refiner();
-        let Some(r) = guard.as_ref() else {
-            gst::element_imp_error!(self, gst::CoreError::StateChange, ("No refiner loaded"));
-            return Err(gst::FlowError::Error);
-        };
-        f(r).map_err(|e| {
-            gst::element_imp_error!(self, gst::LibraryError::Failed, ("Refiner: {e}"));
-            gst::FlowError::Error
-        })
-    }
-
-    /// Feed one probability frame through the refiner (learned mode) and the tracker.
-    fn track(
-        &self,
-        state: &mut State,
-        frame: ProbFrame,
-        time: FrameTime,
-    ) -> Result<Vec<TrackedFrame>, gst::FlowError> {
-        // Refined or not, frames reach the tracker in order, one for one.
-        state.frames_in += 1;
-        let Some(windows) = state.windows.as_mut() else {
-            return self.push_tracker(state, vec![(time, frame)]);
-        };
-        let keys = state.in_layout.keys;
-        let started = std::time::Instant::now();
-        let mut passes = 0u32;
-        let refined = self.with_refiner(|r| {
-            let mut values = frame.frame;
-            if r.meta().inputs == 2 {
-                values.extend(frame.onset.unwrap_or_else(|| vec![0.0; keys]));
-            }
-            windows.push(values, time, &mut |w| {
-                passes += 1;
-                r.refine(w).map_err(|e| e.to_string())
-            })
-        })?;
-        if passes > 0 && state.margin.observe(started.elapsed()) {
-            state.margin_grew = true;
-        }
-        self.push_refined(state, refined)
-    }
-
-    /// Refined frames (key down, then onsets when the refiner gives them) into the tracker.
-    fn push_refined(
-        &self,
-        state: &mut State,
-        refined: Vec<(FrameTime, Vec<f32>)>,
-    ) -> Result<Vec<TrackedFrame>, gst::FlowError> {
-        let keys = state.in_layout.keys;
-        let frames = refined
-            .into_iter()
-            .map(|(time, mut v)| {
-                let onset = (v.len() >= 2 * keys).then(|| v.split_off(keys));
-                (time, ProbFrame { frame: v, onset })
-            })
-            .collect();
-        self.push_tracker(state, frames)
-    }
-
     fn push_tracker(
         &self,
         state: &mut State,
@@ -378,78 +277,6 @@ impl Roll2Midi {
                 .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
         }
         self.push_all(out)
-    }
-
-    /// Turn final frames into output buffers.
-    fn render(
-        &self,
-        state: &mut State,
-        frames: Vec<TrackedFrame>,
-        tail: Vec<NoteEvent>,
-        end: Option<gst::ClockTime>,
-    ) -> Vec<gst::Buffer> {
-        let mut out = Vec::new();
-        match state.output {
-            Output::Roll => {
-                for f in frames {
-                    let mut buf = gst::Buffer::from_mut_slice(f.roll.to_bytes());
-                    {
-                        let b = buf.get_mut().expect("new buffer is writable");
-                        b.set_pts(gst::ClockTime::from_nseconds(f.time.pts));
-                        b.set_duration(gst::ClockTime::from_nseconds(f.time.duration));
-                    }
-                    out.push(buf);
-                }
-            }
-            Output::Midi => {
-                for f in frames {
-                    let t = gst::ClockTime::from_nseconds(f.time.pts);
-                    self.midi_until(state, t, !f.events.is_empty(), &mut out);
-                    for e in &f.events {
-                        out.push(midi_buffer(&e.to_midi(0), t));
-                    }
-                }
-                if let Some(end) = end {
-                    self.midi_until(state, end, !tail.is_empty(), &mut out);
-                    for e in &tail {
-                        out.push(midi_buffer(&e.to_midi(0), end));
-                    }
-                    // Ticks after the last note-off, so a synthesiser renders the release.
-                    let tail_end =
-                        end + gst::ClockTime::from_mseconds(self.settings().tail_ms as u64);
-                    self.midi_until(state, tail_end, false, &mut out);
-                }
-            }
-        }
-        out
-    }
-
-    /// MIDI ticks on every multiple of 10 ms after the last position and before `t` (at `t` too
-    /// when no event is sent there), as midiparse does.
-    fn midi_until(
-        &self,
-        state: &mut State,
-        t: gst::ClockTime,
-        event_at_t: bool,
-        out: &mut Vec<gst::Buffer>,
-    ) {
-        for g in state.ticks.until(t.nseconds(), event_at_t) {
-            out.push(midi_buffer(&[MIDI_TICK], gst::ClockTime::from_nseconds(g)));
-        }
-    }
-
-    fn push_all(&self, bufs: Vec<gst::Buffer>) -> Result<gst::FlowSuccess, gst::FlowError> {
-        if bufs.is_empty() {
-            return Ok(gst::FlowSuccess::Ok);
-        }
-        let mut list = gst::BufferList::new_sized(bufs.len());
-        {
-            let l = list.get_mut().expect("new list is writable");
-            for b in bufs {
-                l.add(b);
-            }
-        }
-        self.srcpad.push_list(list)
     }
 
     fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -568,74 +395,6 @@ impl Roll2Midi {
         Ok(())
     }
 
-    /// Learned mode: check the refiner against the roll and plan the windows (the live window
-    /// when upstream is live).
-    fn windows_for(
-        &self,
-        settings: &Settings,
-        layout: &RollLayout,
-        framerate: gst::Fraction,
-    ) -> Result<Windowed<FrameTime>, gst::LoggableError> {
-        let guard = self.refiner();
-        let Some(r) = guard.as_ref() else {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::StateChange,
-                ("mode=learned but no refiner is loaded; set mode before going to PAUSED")
-            );
-            return Err(gst::loggable_error!(CAT, "no refiner"));
-        };
-        let m = r.meta();
-        if m.keys != layout.keys || m.lowest_note != layout.lowest_note {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Negotiation,
-                (
-                    "The refiner is for {} keys from MIDI note {}, the roll has {} from {}",
-                    m.keys,
-                    m.lowest_note,
-                    layout.keys,
-                    layout.lowest_note
-                ),
-                ["Use mode=rule-based, or a refiner trained for this keyboard"]
-            );
-            return Err(gst::loggable_error!(CAT, "refiner keys"));
-        }
-        let fps = framerate.numer() as f64 / framerate.denom().max(1) as f64;
-        if fps > 0.0 && (fps / m.fps - 1.0).abs() > 0.25 {
-            gst::element_imp_warning!(
-                self,
-                gst::StreamError::Format,
-                (
-                    "The refiner was trained at {} frames/s and the roll runs at {fps:.2}; its timing will be off",
-                    m.fps
-                ),
-                ["Use mode=rule-based for this frame rate, or train a refiner at it"]
-            );
-        }
-        // Asked once, when the caps come.
-        let live = crate::latency::upstream_is_live(&self.sinkpad);
-        let window = if live {
-            settings.live_window
-        } else {
-            settings.window
-        };
-        // Live: a window at every frame, so each frame in gives one frame out. Half-overlapping
-        // windows give `window / 2` frames at once, and such a burst holds a synchronised
-        // sink, and with it the whole streaming thread, for its length: a leaky queue before
-        // it then drops frames.
-        let plan = if live {
-            WindowPlan::sliding(window as usize)
-        } else {
-            WindowPlan::half_overlap(window as usize)
-        };
-        gst::info!(CAT, imp = self, "live {live}: {plan:?}");
-        Windowed::new(plan, m.inputs * layout.keys, m.outputs * layout.keys).map_err(|e| {
-            gst::element_imp_error!(self, gst::LibraryError::Settings, ("{e}"));
-            gst::loggable_error!(CAT, "bad window")
-        })
-    }
-
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         use gst::EventView;
         gst::log!(CAT, obj = pad, "event {event:?}");
@@ -731,12 +490,6 @@ impl Roll2Midi {
             })
             .unwrap_or(gst::ClockTime::ZERO)
     }
-}
-
-fn midi_buffer(bytes: &[u8], pts: gst::ClockTime) -> gst::Buffer {
-    let mut buf = gst::Buffer::from_slice(bytes.to_vec());
-    buf.get_mut().expect("new buffer is writable").set_pts(pts);
-    buf
 }
 
 #[glib::object_subclass]
