@@ -4,6 +4,7 @@
 
     python3 scripts/probs-analysis.py DIR [DIR...]
     python3 scripts/probs-analysis.py --mean DIR DIR [DIR...]
+    python3 scripts/probs-analysis.py --errors DIR [DIR...]
 
 (numpy; `make label-setup` puts it in .venv-label). For each clip of each DIR
 (NAME.probs.npy, .onsets.npy, .truth.npy, .weights.npy) it prints the frame F1 of the
@@ -16,6 +17,12 @@ labels' notes (per clip, then all of DIR's clips pooled).
 With --mean, the DIRs are the same clips scored by different models: it prints, for each
 clip, the frame F1 of each model's key-down probabilities and of their mean (a
 probability-averaging ensemble) over the threshold grid.
+
+With --errors, it sorts each clip's false key-down frames (probabilities at the shipped
+threshold) by kind: at a note's edge (within 2 frames of a labelled key-down frame of the same
+key: timing), near one (3 to 5 frames), beside a key that is down (a key within 2 semitones
+down at that moment: the wrong key), or elsewhere; and names the keys with the most
+wrong-key frames, each with the key that was down beside it most often.
 """
 import glob
 import os
@@ -96,9 +103,54 @@ def mean(dirs):
             print(f"  {g}: each {each}; mean {f1(sum(probs) / len(probs), t, w, g):.3f}")
 
 
+NOTE_NAMES = "C C# D D# E F F# G G# A A# B".split()
+
+
+def note_name(midi):
+    return f"{NOTE_NAMES[midi % 12]}{midi // 12 - 1}"
+
+
+def spread(b, axis, reach, skip_zero=False):
+    """b, or b moved by up to +-reach frames (axis 0) or keys (axis 1)."""
+    out = np.zeros_like(b)
+    for s in range(-reach, reach + 1):
+        if not (skip_zero and s == 0):
+            out |= np.roll(b, s, axis=axis)
+    return out
+
+
+def errors(dirs, lowest=21):
+    for d in dirs:
+        for name, p, t, w, _ in clips(d):
+            pred = p >= SHIPPED
+            fp = pred & ~t & w
+            tp, fn = (pred & t & w).sum(), (~pred & t & w).sum()
+            edge = fp & spread(t, 0, 2)
+            near = fp & spread(t, 0, 5) & ~edge
+            beside = fp & ~edge & ~near & spread(t, 1, 2, skip_zero=True)
+            other = fp & ~edge & ~near & ~beside
+            total = max(int(fp.sum()), 1)
+            print(f"{name}: at {SHIPPED}: {int(tp)} true, {int(fp.sum())} false, {int(fn)} missed key-down frames")
+            for label, m in [("at a note's edge (<= 2 frames)", edge), ("near one (3-5 frames)", near),
+                             ("beside a key that is down (+-2 keys)", beside), ("elsewhere", other)]:
+                print(f"  false, {label}: {int(m.sum())} ({m.sum() / total:.0%})")
+            by_key = beside.sum(0)
+            worst = [k for k in np.argsort(-by_key)[:6] if by_key[k] > 0]
+            parts = []
+            for k in worst:
+                rows = beside[:, k]
+                neigh = [(int((t[rows, j]).sum()), j) for j in range(max(k - 2, 0), min(k + 3, t.shape[1])) if j != k]
+                j = max(neigh)[1]
+                parts.append(f"{note_name(k + lowest)} {int(by_key[k])} (with {note_name(j + lowest)} down)")
+            print("  wrong-key frames by key: " + ", ".join(parts))
+
+
 def main():
     if sys.argv[1:2] == ["--mean"]:
         mean(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["--errors"]:
+        errors(sys.argv[2:])
         return
     for d in sys.argv[1:]:
         all_s, all_e = [], []
