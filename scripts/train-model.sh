@@ -30,7 +30,8 @@
 # at the ends) to 0.3%; GLARE_SHADOW=0 and SHARPEN=0 leave out the glare's fading beside a hand and
 # the sharpened pictures (both in the shipped recipe since 2026-12-05; both off: the model
 # shipped before); CAMERA=1 adds --camera (a lens bending the keyboard, JPEG compression; an
-# ablation, not in the shipped recipe); CLIP_SHARE sets the real clips' share of each batch
+# ablation, not in the shipped recipe); MIRROR=1 adds --mirror (half the windows mirrored left
+# to right about D4, labels with them; an ablation); CLIP_SHARE sets the real clips' share of each batch
 # (default 0.8, the rest pianosim renders; 1.0 trains on real clips alone); SEED draws another
 # run of the same recipe, to tell an effect from one run's noise; THRESHOLD= (empty) ships the key-down threshold the validation windows chose.
 # Give each its own OUT, e.g.
@@ -63,12 +64,17 @@ if [ -n "${MAX_SCALE:-}" ]; then extra+=(--max-scale "$MAX_SCALE"); fi
 if [ "${KEY_AUGMENT:-1}" = 1 ] && [ "${GLARE_SHADOW:-1}" = 1 ]; then extra+=(--glare-shadow); fi
 if [ "${SHARPEN:-1}" = 1 ]; then extra+=(--sharpen); fi
 if [ "${CAMERA:-0}" = 1 ]; then extra+=(--camera); fi
+if [ "${MIRROR:-0}" = 1 ]; then extra+=(--mirror); fi
 if [ -n "$THRESHOLD" ]; then extra+=(--threshold "$THRESHOLD"); fi
 # SNAPSHOT_EVERY=N keeps the weights every N steps from SNAPSHOT_FROM (default: half the run)
 # on, beside OUT, for `pianola average` (weight averaging).
 if [ -n "${SNAPSHOT_EVERY:-}" ]; then
     extra+=(--snapshot-every "$SNAPSHOT_EVERY" --snapshot-from "${SNAPSHOT_FROM:-$((STEPS / 2))}")
 fi
+# SAVE_PROBS=1: the whole-clip evaluation (NO_BACH=1) also writes its probabilities as NumPy
+# arrays, for scripts/probs-analysis.py.
+save_probs=()
+if [ "${SAVE_PROBS:-0}" = 1 ]; then save_probs=(--save-probs); fi
 if [ -z "${PIANOLA_BIN:-}" ]; then cargo build --release --bin pianola; fi
 mkdir -p "$DIR"
 
@@ -89,5 +95,5 @@ $P eval --model "$OUT" --video "$BACH/video.mp4" --midi "$BACH/performance.mid" 
 if [ "${NO_BACH:-0}" = 1 ]; then
     echo "Bach, the whole clip (a piano never trained on):"
     $P eval --model "$OUT" --video "$BACH/video.mp4" --midi "$BACH/performance.mid" --scale 1.0010 \
-        --offset -6.145 --out-dir "$DIR/eval-bach-whole"
+        --offset -6.145 --out-dir "$DIR/eval-bach-whole" "${save_probs[@]}"
 fi

@@ -2,8 +2,9 @@
 //! Training windows changed at random, as other pianos, rooms, cameras and crops would show
 //! them.
 
+use gstpianola::core::keyboard::canonical_span;
 use gstpianola::core::sim::rng::{Rng, hash3};
-use gstpianola::core::strip::{FRAMES, HEIGHT, WIDTH};
+use gstpianola::core::strip::{FRAMES, HEIGHT, KEYS, LOWEST_NOTE, WIDTH};
 
 /// What a window's random change may do. Always: crop error (shift, scale), light
 /// (brightness, contrast, gamma, light across the keys), blur and noise.
@@ -27,6 +28,8 @@ pub struct Augment {
     /// A camera's own marks: a lens that bends the keyboard (straight keys a few pixels off
     /// where the four corners put them, the front edge curved) and lossy compression.
     pub camera: bool,
+    /// Half the windows mirrored left to right about D4, labels with them (see [`mirror`]).
+    pub mirror: bool,
 }
 
 /// The crop shift across the keys of the shipped recipe: 1% of the strip's width, half a
@@ -46,6 +49,7 @@ impl Augment {
         glare_shadow: false,
         sharpen: false,
         camera: false,
+        mirror: false,
     };
 }
 
@@ -54,6 +58,54 @@ impl Augment {
 pub fn augment(window: &mut [u8], rng: &mut Rng, what: Augment) {
     let p = Params::random(rng, what);
     apply(window, &p);
+}
+
+/// [`augment`], and with `what.mirror` half the examples mirrored (window, labels and their
+/// weights alike).
+pub fn augment_example(
+    window: &mut [u8],
+    target: &mut [f32],
+    mask: &mut [f32],
+    rng: &mut Rng,
+    what: Augment,
+) {
+    augment(window, rng, what);
+    if what.mirror && rng.chance(0.5) {
+        mirror(window, target, mask);
+    }
+}
+
+/// The note the keyboard's layout is symmetric about (the black keys of C..E sit
+/// symmetrically about D, those of F..B about G#): mirrored about D4, the strip is again a
+/// keyboard, note n where note 124 - n was.
+pub const MIRROR_NOTE: u8 = 62;
+
+/// Mirror a window left to right about D4 (every frame and the keyboard at rest alike) and
+/// move its labels and their weights to the mirrored notes: a camera to the other side of
+/// the keys, light from the other side, a left hand for a right one. Notes whose mirror
+/// falls below A0 (G#7..C8) get no label (weight 0); the columns beyond the strip's edge
+/// repeat its last column.
+pub fn mirror(window: &mut [u8], target: &mut [f32], mask: &mut [f32]) {
+    let (a, b) = canonical_span(MIRROR_NOTE);
+    // Pixel x's centre x + 0.5 mirrors to (a + b) * WIDTH - (x + 0.5).
+    let axis = ((a + b) * WIDTH as f32 - 1.0).round() as isize;
+    let mut row = vec![0u8; WIDTH];
+    for line in window.chunks_exact_mut(WIDTH) {
+        row.copy_from_slice(line);
+        for (x, v) in line.iter_mut().enumerate() {
+            *v = row[(axis - x as isize).clamp(0, WIDTH as isize - 1) as usize];
+        }
+    }
+    let twice = 2 * MIRROR_NOTE as usize;
+    for labels in [target, mask] {
+        for half in labels.chunks_exact_mut(KEYS) {
+            let old = half.to_vec();
+            for (k, v) in half.iter_mut().enumerate() {
+                let from = (twice - (k + LOWEST_NOTE as usize)).checked_sub(LOWEST_NOTE as usize);
+                *v = from.and_then(|j| old.get(j)).copied().unwrap_or(0.0);
+            }
+        }
+    }
 }
 
 /// One window's change.
@@ -437,6 +489,99 @@ mod tests {
             }
         }
         w
+    }
+
+    #[test]
+    fn the_keyboard_layout_is_symmetric_about_d4() {
+        let (a, b) = canonical_span(MIRROR_NOTE);
+        let twice_axis = a + b;
+        for n in LOWEST_NOTE..=(2 * MIRROR_NOTE - LOWEST_NOTE) {
+            let (ma, mb) = canonical_span(2 * MIRROR_NOTE - n);
+            let (na, nb) = canonical_span(n);
+            assert!((twice_axis - nb - ma).abs() < 1e-5, "note {n}");
+            assert!((twice_axis - na - mb).abs() < 1e-5, "note {n}");
+        }
+    }
+
+    /// Columns of `note` in the strip, a pixel in from each edge.
+    fn columns(note: u8) -> std::ops::Range<usize> {
+        let (a, b) = canonical_span(note);
+        (a * WIDTH as f32).ceil() as usize + 1..(b * WIDTH as f32) as usize - 1
+    }
+
+    #[test]
+    fn mirror_moves_a_key_and_its_labels_to_the_mirrored_note() {
+        // C4 (60) dark in every frame and at rest, down and struck; everything weighted.
+        let mut w = vec![150u8; (FRAMES + 1) * N];
+        let (a, b) = canonical_span(60);
+        let c4_all = (a * WIDTH as f32) as usize..(b * WIDTH as f32).ceil() as usize;
+        for line in w.chunks_exact_mut(WIDTH) {
+            line[c4_all.clone()].fill(20);
+        }
+        let c4 = (60 - LOWEST_NOTE) as usize;
+        let mut target = vec![0.0; 2 * KEYS];
+        target[c4] = 1.0;
+        target[KEYS + c4] = 1.0;
+        let mut mask = vec![1.0; 2 * KEYS];
+        let (w0, t0) = (w.clone(), target.clone());
+        mirror(&mut w, &mut target, &mut mask);
+        // 124 - 60 = 64: E4 is dark now, C4 is not, in every plane.
+        for line in w.chunks_exact(WIDTH) {
+            assert!(line[columns(64)].iter().all(|&v| v == 20));
+            assert!(line[columns(60)].iter().all(|&v| v == 150));
+        }
+        let e4 = (64 - LOWEST_NOTE) as usize;
+        for half in [0, KEYS] {
+            for k in 0..KEYS {
+                assert_eq!(target[half + k], if k == e4 { 1.0 } else { 0.0 }, "key {k}");
+            }
+            // G#7..C8 (104..108) mirror to below A0: no label.
+            for k in 0..KEYS {
+                let expected = if k + LOWEST_NOTE as usize >= 104 {
+                    0.0
+                } else {
+                    1.0
+                };
+                assert_eq!(mask[half + k], expected, "key {k}");
+            }
+        }
+        // Twice is the picture and the labels back (but for the notes without a mirror).
+        mirror(&mut w, &mut target, &mut mask);
+        assert_eq!(target, t0);
+        let inner = columns(21).start..columns(103).end;
+        for (a, b) in w.chunks_exact(WIDTH).zip(w0.chunks_exact(WIDTH)) {
+            assert_eq!(a[inner.clone()], b[inner.clone()]);
+        }
+    }
+
+    #[test]
+    fn augment_example_mirrors_about_half_the_examples_when_asked() {
+        let what = Augment {
+            mirror: true,
+            ..Augment::BASIC
+        };
+        let mut rng = Rng::new(7);
+        let mut mirrored = 0;
+        for _ in 0..40 {
+            let mut w = vec![150u8; (FRAMES + 1) * N];
+            let mut target = vec![0.0; 2 * KEYS];
+            target[(60 - LOWEST_NOTE) as usize] = 1.0;
+            let mut mask = vec![1.0; 2 * KEYS];
+            augment_example(&mut w, &mut target, &mut mask, &mut rng, what);
+            if target[(64 - LOWEST_NOTE) as usize] == 1.0 {
+                mirrored += 1;
+            }
+        }
+        assert!((10..=30).contains(&mirrored), "{mirrored} of 40 mirrored");
+        let mut target = vec![0.0; 2 * KEYS];
+        target[(60 - LOWEST_NOTE) as usize] = 1.0;
+        for _ in 0..20 {
+            let mut w = vec![150u8; (FRAMES + 1) * N];
+            let mut t = target.clone();
+            let mut mask = vec![1.0; 2 * KEYS];
+            augment_example(&mut w, &mut t, &mut mask, &mut rng, Augment::BASIC);
+            assert_eq!(t, target, "never mirrored without --mirror");
+        }
     }
 
     #[test]

@@ -87,6 +87,10 @@ pub struct TrainArgs {
     /// compression (JPEG of quality 15 to 70) of the frames.
     #[arg(long, conflicts_with = "no_augment")]
     pub camera: bool,
+    /// Also mirror half the windows left to right about D4, labels with them (the layout is
+    /// symmetric about D): a camera to the other side of the keys, light from the other side
+    #[arg(long, conflicts_with = "no_augment")]
+    pub mirror: bool,
     /// Render whole scenes and rectify them as pianocrop does (slower, closer to real use)
     /// instead of rendering the canonical strip.
     #[arg(long)]
@@ -148,5 +152,6 @@ pub fn augmentation(a: &TrainArgs) -> Option<Augment> {
         glare_shadow: a.glare_shadow,
         sharpen: a.sharpen,
         camera: a.camera,
+        mirror: a.mirror,
     })
 }

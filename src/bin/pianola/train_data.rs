@@ -133,5 +133,6 @@ pub fn data_record(a: &TrainArgs, rec: &Recorded) -> serde_json::Value {
         "glare_shadow": g.is_some_and(|g| g.glare_shadow),
         "sharpen": g.is_some_and(|g| g.sharpen),
         "camera": g.is_some_and(|g| g.camera),
+        "mirror": g.is_some_and(|g| g.mirror),
     })
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::augment::{Augment, augment};
+use crate::augment::{Augment, augment_example};
 use gstpianola::core::dataset::{Split, clip_seed, piece_split};
 use gstpianola::core::keyfind::{GrayImage, Rectifier, luma_rgba};
 use gstpianola::core::music::{excerpt, procedural};
@@ -220,14 +220,21 @@ impl WindowSource {
         if i >= 3 {
             self.frames[i - 3] = Vec::new();
         }
-        if let Some(what) = self.augment {
-            augment(&mut window, &mut self.rng, what);
-        }
-        Example {
+        let mut e = Example {
             window,
             target: self.truth[i].clone(),
             mask: vec![1.0; 2 * KEYS],
+        };
+        if let Some(what) = self.augment {
+            augment_example(
+                &mut e.window,
+                &mut e.target,
+                &mut e.mask,
+                &mut self.rng,
+                what,
+            );
         }
+        e
     }
 
     /// Render whole scenes and rectify the keyboard (as pianocrop does) instead of rendering
@@ -381,7 +388,7 @@ impl ClipWindows {
             .min(self.usable.len().saturating_sub(1))];
         let mut e = self.example(i);
         if let Some(what) = augment_it {
-            augment(&mut e.window, rng, what);
+            augment_example(&mut e.window, &mut e.target, &mut e.mask, rng, what);
         }
         e
     }
