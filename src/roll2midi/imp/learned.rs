@@ -34,12 +34,12 @@ impl Roll2Midi {
             "roll2midi refiner",
             Refiner::load,
         )?;
+        let meta = r.meta();
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} ({:?})",
-            path.display(),
-            r.meta()
+            "loaded refiner {} ({meta:?})",
+            path.display()
         );
         let windows = [s.window as usize, s.live_window as usize];
         r.warm_up(&windows, WARM_UP_PASSES).map_err(|e| {
