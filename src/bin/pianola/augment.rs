@@ -96,14 +96,12 @@ pub fn mirror(window: &mut [u8], target: &mut [f32], mask: &mut [f32]) {
             *v = row[(axis - x as isize).clamp(0, WIDTH as isize - 1) as usize];
         }
     }
-    let twice = 2 * MIRROR_NOTE as usize;
+    // Keys A0 up to the mirror of A0 (G7) swap end for end; the ones above have no mirror.
+    let mirrored = (2 * MIRROR_NOTE - 2 * LOWEST_NOTE + 1) as usize;
     for labels in [target, mask] {
         for half in labels.chunks_exact_mut(KEYS) {
-            let old = half.to_vec();
-            for (k, v) in half.iter_mut().enumerate() {
-                let from = (twice - (k + LOWEST_NOTE as usize)).checked_sub(LOWEST_NOTE as usize);
-                *v = from.and_then(|j| old.get(j)).copied().unwrap_or(0.0);
-            }
+            half[..mirrored].reverse();
+            half[mirrored..].fill(0.0);
         }
     }
 }
