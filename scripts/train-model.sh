@@ -13,8 +13,9 @@
 # end is never trained on. The net is ARCH (default keycolumn-rest, the shipped one: KeyColumn
 # that also sees the keyboard at rest, estimated from the video), trained with --key-augment
 # (glare of the room's lights that a hand blocks, black-key length, shear), --glare-shadow
-# (that glare fading beside a hand too), --sharpen (pictures sharper than the source) and
-# seed 2, and
+# (that glare fading beside a hand too), --sharpen (pictures sharper than the source),
+# --mirror (half the windows mirrored left to right about D4, labels with them; since
+# 2026-12-06) and seed 2, and
 # shipped with a key-down threshold of 0.80: the best frame F1 of the held-out pianists
 # through the whole element chain (0.70, which the validation windows chose, 0.75 and 0.80
 # gave 0.8998, 0.9007 and 0.9009). Time on 2 CPU cores: a minute or two to decode the clips
@@ -30,8 +31,8 @@
 # at the ends) to 0.3%; GLARE_SHADOW=0 and SHARPEN=0 leave out the glare's fading beside a hand and
 # the sharpened pictures (both in the shipped recipe since 2026-12-05; both off: the model
 # shipped before); CAMERA=1 adds --camera (a lens bending the keyboard, JPEG compression; an
-# ablation, not in the shipped recipe); MIRROR=1 adds --mirror (half the windows mirrored left
-# to right about D4, labels with them; an ablation); CLIP_SHARE sets the real clips' share of each batch
+# ablation, not in the shipped recipe); MIRROR=0 leaves out --mirror (in the shipped recipe
+# since 2026-12-06; off: the model shipped before); CLIP_SHARE sets the real clips' share of each batch
 # (default 0.8, the rest pianosim renders; 1.0 trains on real clips alone); SEED draws another
 # run of the same recipe, to tell an effect from one run's noise; THRESHOLD= (empty) ships the key-down threshold the validation windows chose.
 # Give each its own OUT, e.g.
@@ -64,7 +65,7 @@ if [ -n "${MAX_SCALE:-}" ]; then extra+=(--max-scale "$MAX_SCALE"); fi
 if [ "${KEY_AUGMENT:-1}" = 1 ] && [ "${GLARE_SHADOW:-1}" = 1 ]; then extra+=(--glare-shadow); fi
 if [ "${SHARPEN:-1}" = 1 ]; then extra+=(--sharpen); fi
 if [ "${CAMERA:-0}" = 1 ]; then extra+=(--camera); fi
-if [ "${MIRROR:-0}" = 1 ]; then extra+=(--mirror); fi
+if [ "${MIRROR:-1}" = 1 ]; then extra+=(--mirror); fi
 if [ -n "$THRESHOLD" ]; then extra+=(--threshold "$THRESHOLD"); fi
 # SNAPSHOT_EVERY=N keeps the weights every N steps from SNAPSHOT_FROM (default: half the run)
 # on, beside OUT, for `pianola average` (weight averaging).
