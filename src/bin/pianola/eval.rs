@@ -51,6 +51,10 @@ pub struct EvalArgs {
     /// pianocrop corners override "x0,y0,...,x3,y3" (in the rotated picture).
     #[arg(long, allow_hyphen_values = true)]
     corners: Option<String>,
+    /// With --manifest: leave the manifest's keyboard corners and rotation out, so that
+    /// pianocrop finds the keyboard and its orientation itself, as in a user's pipeline.
+    #[arg(long)]
+    auto_corners: bool,
     /// roll2midi properties to try, e.g. "onset-threshold=0.7 max-dropout=80".
     #[arg(long, default_value = "")]
     roll2midi: String,
@@ -138,6 +142,16 @@ fn specs(a: &EvalArgs) -> Result<Vec<ClipSpec>> {
                 a.groups,
                 m.display()
             ));
+        }
+        if a.auto_corners {
+            return Ok(v
+                .into_iter()
+                .map(|c| ClipSpec {
+                    corners: None,
+                    rotate: 0,
+                    ..c
+                })
+                .collect());
         }
         return Ok(v);
     }
@@ -376,4 +390,46 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         a.out_dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn eval_args(args: &[&str]) -> EvalArgs {
+        match crate::Cli::try_parse_from(args).expect("arguments parse").command {
+            crate::Command::Eval(a) => a,
+            _ => panic!("not an eval command"),
+        }
+    }
+
+    #[test]
+    fn auto_corners_leaves_the_manifest_corners_and_rotation_to_pianocrop() {
+        let dir = std::env::temp_dir().join(format!("pianola-eval-auto-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["p1_0_1.mp4", "p1_0_1.mid"] {
+            std::fs::write(dir.join(f), b"").unwrap();
+        }
+        let m = dir.join("MANIFEST.tsv");
+        std::fs::write(
+            &m,
+            "clip\tpianist\tignore_ranges_s\tbroken_keys\tcorners_rot180\n\
+             p1_0_1\t1\t\t21\t7.1,154.3,636.3,156.3,636.7,231.4,5.9,232.8\n",
+        )
+        .unwrap();
+        let m = m.to_str().unwrap();
+        let given = specs(&eval_args(&["pianola", "eval", "--manifest", m])).unwrap();
+        assert_eq!(given.len(), 1);
+        assert!(given[0].corners.is_some());
+        assert_eq!(given[0].rotate, 180);
+        let auto = specs(&eval_args(&["pianola", "eval", "--manifest", m, "--auto-corners"]));
+        let auto = auto.unwrap();
+        assert_eq!(auto.len(), 1);
+        assert!(auto[0].corners.is_none());
+        assert_eq!(auto[0].rotate, 0);
+        assert_eq!(auto[0].masked_keys, given[0].masked_keys);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
