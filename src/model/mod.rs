@@ -74,6 +74,52 @@ pub fn resolve(choice: DeviceChoice) -> Result<tch::Device, DeviceError> {
 mod tests {
     use super::*;
 
+    /// Every arch is named, read back from its name and built as its own family: a KeyColumn
+    /// arch never falls through to another net.
+    #[test]
+    fn each_arch_is_built_as_its_family() {
+        use keycolumn::{Input, Size};
+        let all = [
+            (Arch::KeyNet, Family::KeyNet),
+            (
+                Arch::KeyColumn,
+                Family::KeyColumn(Input::Frames, Size::Full),
+            ),
+            (
+                Arch::KeyColumnRest,
+                Family::KeyColumn(Input::Rest, Size::Full),
+            ),
+            (
+                Arch::KeyColumnRestHalf,
+                Family::KeyColumn(Input::Rest, Size::Half),
+            ),
+            (
+                Arch::KeyColumnRelative,
+                Family::KeyColumn(Input::Relative, Size::Full),
+            ),
+            (Arch::Audeo, Family::Audeo),
+        ];
+        for (arch, family) in all {
+            assert_eq!(Arch::from_name(arch.name()), Some(arch));
+            assert_eq!(arch.family(), family);
+            assert_eq!(
+                arch.uses_rest(),
+                matches!(family, Family::KeyColumn(Input::Rest | Input::Relative, _))
+            );
+            if family == Family::Audeo {
+                continue; // ResNet18: large, and has no KeyColumn form to check
+            }
+            let m = Model::new(ModelMeta::new(arch), tch::Device::Cpu);
+            assert_eq!(
+                matches!(m.net, Net::KeyColumn(_)),
+                matches!(family, Family::KeyColumn(..)),
+                "{}",
+                arch.name()
+            );
+        }
+        assert_eq!(Arch::from_name("keycolumn-rest-quarter"), None);
+    }
+
     /// Passes run side by side give what one pass gives, in the windows' order, and a
     /// window of the wrong size is an error there too.
     #[test]
@@ -269,30 +315,33 @@ impl Arch {
 
     /// Whether each window ends with the keyboard at rest after its frames.
     pub fn uses_rest(self) -> bool {
-        self.keycolumn_input()
-            .is_some_and(keycolumn::Input::uses_rest)
-    }
-
-    /// What a KeyColumn net reads; `None` for other nets.
-    pub fn keycolumn_input(self) -> Option<keycolumn::Input> {
-        match self {
-            Arch::KeyColumn => Some(keycolumn::Input::Frames),
-            Arch::KeyColumnRest | Arch::KeyColumnRestHalf => Some(keycolumn::Input::Rest),
-            Arch::KeyColumnRelative => Some(keycolumn::Input::Relative),
-            Arch::KeyNet | Arch::Audeo => None,
+        match self.family() {
+            Family::KeyColumn(input, _) => input.uses_rest(),
+            Family::KeyNet | Family::Audeo => false,
         }
     }
 
-    /// The size of a KeyColumn net; `None` for other nets.
-    pub fn keycolumn_size(self) -> Option<keycolumn::Size> {
+    /// Which net this is built as, with a KeyColumn's input and size.
+    pub fn family(self) -> Family {
+        use keycolumn::{Input, Size};
         match self {
-            Arch::KeyColumn | Arch::KeyColumnRest | Arch::KeyColumnRelative => {
-                Some(keycolumn::Size::Full)
-            }
-            Arch::KeyColumnRestHalf => Some(keycolumn::Size::Half),
-            Arch::KeyNet | Arch::Audeo => None,
+            Arch::KeyNet => Family::KeyNet,
+            Arch::KeyColumn => Family::KeyColumn(Input::Frames, Size::Full),
+            Arch::KeyColumnRest => Family::KeyColumn(Input::Rest, Size::Full),
+            Arch::KeyColumnRestHalf => Family::KeyColumn(Input::Rest, Size::Half),
+            Arch::KeyColumnRelative => Family::KeyColumn(Input::Relative, Size::Full),
+            Arch::Audeo => Family::Audeo,
         }
     }
+}
+
+/// The three nets an [`Arch`] is built as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    KeyNet,
+    /// KeyColumn, reading this input, at this size.
+    KeyColumn(keycolumn::Input, keycolumn::Size),
+    Audeo,
 }
 
 /// What a weights file is, from its sidecar `<weights>.json`.
@@ -497,24 +546,20 @@ impl Model {
     pub fn new(meta: ModelMeta, device: tch::Device) -> Model {
         keep_freed_memory();
         let vs = tch::nn::VarStore::new(device);
-        let net = match (
-            meta.arch,
-            meta.arch.keycolumn_input(),
-            meta.arch.keycolumn_size(),
-        ) {
-            (_, Some(input), Some(size)) => Net::KeyColumn(Box::new(keycolumn::KeyColumn::new(
+        let net = match meta.arch.family() {
+            Family::KeyColumn(input, size) => Net::KeyColumn(Box::new(keycolumn::KeyColumn::new(
                 &vs.root(),
                 meta.keys as i64,
                 meta.lowest_note,
                 input,
                 size,
             ))),
-            (Arch::KeyNet, ..) => Net::Other(Box::new(keynet::KeyNet::new(
+            Family::KeyNet => Net::Other(Box::new(keynet::KeyNet::new(
                 &vs.root(),
                 meta.keys as i64,
                 meta.lowest_note,
             ))),
-            _ => Net::Other(Box::new(audeo_net(&vs.root(), meta.keys as i64))),
+            Family::Audeo => Net::Other(Box::new(audeo_net(&vs.root(), meta.keys as i64))),
         };
         Model {
             vs,

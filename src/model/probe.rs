@@ -23,8 +23,7 @@ impl FeatureNet {
     pub fn load(path: &std::path::Path, device: DeviceChoice) -> Result<FeatureNet, ModelError> {
         let p = path.display().to_string();
         let meta = read_sidecar(path, ModelMeta::from_json)?;
-        let (Some(size), Some(input)) = (meta.arch.keycolumn_size(), meta.arch.keycolumn_input())
-        else {
+        let super::Family::KeyColumn(input, size) = meta.arch.family() else {
             return Err(ModelError::Invalid {
                 path: p,
                 why: format!(

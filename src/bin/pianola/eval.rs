@@ -399,7 +399,10 @@ mod tests {
     use super::*;
 
     fn eval_args(args: &[&str]) -> EvalArgs {
-        match crate::Cli::try_parse_from(args).expect("arguments parse").command {
+        match crate::Cli::try_parse_from(args)
+            .expect("arguments parse")
+            .command
+        {
             crate::Command::Eval(a) => a,
             _ => panic!("not an eval command"),
         }
@@ -424,7 +427,13 @@ mod tests {
         assert_eq!(given.len(), 1);
         assert!(given[0].corners.is_some());
         assert_eq!(given[0].rotate, 180);
-        let auto = specs(&eval_args(&["pianola", "eval", "--manifest", m, "--auto-corners"]));
+        let auto = specs(&eval_args(&[
+            "pianola",
+            "eval",
+            "--manifest",
+            m,
+            "--auto-corners",
+        ]));
         let auto = auto.unwrap();
         assert_eq!(auto.len(), 1);
         assert!(auto[0].corners.is_none());
