@@ -53,7 +53,7 @@ pub struct EvalArgs {
     corners: Option<String>,
     /// With --manifest: leave the manifest's keyboard corners and rotation out, so that
     /// pianocrop finds the keyboard and its orientation itself, as in a user's pipeline.
-    #[arg(long)]
+    #[arg(long, requires = "manifest")]
     auto_corners: bool,
     /// roll2midi properties to try, e.g. "onset-threshold=0.7 max-dropout=80".
     #[arg(long, default_value = "")]
@@ -127,7 +127,7 @@ fn specs(a: &EvalArgs) -> Result<Vec<ClipSpec>> {
     }
     if let Some(m) = &a.manifest {
         let all = clips::manifest(m)?;
-        let v: Vec<ClipSpec> = all
+        let mut v: Vec<ClipSpec> = all
             .into_iter()
             .filter(|c| {
                 a.groups.is_empty()
@@ -144,14 +144,9 @@ fn specs(a: &EvalArgs) -> Result<Vec<ClipSpec>> {
             ));
         }
         if a.auto_corners {
-            return Ok(v
-                .into_iter()
-                .map(|c| ClipSpec {
-                    corners: None,
-                    rotate: 0,
-                    ..c
-                })
-                .collect());
+            for c in &mut v {
+                (c.corners, c.rotate) = (None, 0);
+            }
         }
         return Ok(v);
     }
@@ -439,6 +434,11 @@ mod tests {
         assert!(auto[0].corners.is_none());
         assert_eq!(auto[0].rotate, 0);
         assert_eq!(auto[0].masked_keys, given[0].masked_keys);
+        // Without a manifest there are no corners to leave out: refused, not ignored.
+        assert!(
+            crate::Cli::try_parse_from(["pianola", "eval", "--video", "v.mp4", "--auto-corners"])
+                .is_err()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
