@@ -399,6 +399,7 @@ fn learned_mode_reports_the_window_look_ahead_and_drains_every_frame() {
             .property("processing-margin", 0i64)
             .property("min-note-duration", 0u32)
             .property("max-dropout", 0u32)
+            .property("onset-align", 0u32)
             .build()
             .unwrap();
         let mut h = gst_check::Harness::with_element(&e, Some("sink"), Some("src"));
@@ -531,4 +532,67 @@ fn onset_gate_drops_keys_lit_up_without_a_strike() {
     assert_eq!(pitches(""), vec![21 + 40]);
     assert_eq!(pitches("onset-gate=0.3"), vec![21 + 40]);
     assert_eq!(pitches("onset-gate=0"), vec![21 + 40, 21 + 50]);
+}
+
+#[test]
+fn onset_align_starts_a_note_at_its_strike() {
+    init();
+    // Key 40's key-down probability rises at frame 5, a frame before its strike (the onset
+    // channel peaks at frame 6), as a key that starts to move before it sounds.
+    let frames: Vec<ProbFrame> = (0..30)
+        .map(|i| {
+            let mut frame = vec![0.0f32; 88];
+            let mut onset = vec![0.0f32; 88];
+            if (5..20).contains(&i) {
+                frame[40] = 0.95;
+            }
+            // Above the onset threshold (0.5) from frame 5 on, so frame 6 does not strike it
+            // again: only the alignment moves the start.
+            onset[40] = match i {
+                5 => 0.6,
+                6 => 0.9,
+                _ => 0.0,
+            };
+            ProbFrame {
+                frame,
+                onset: Some(onset),
+            }
+        })
+        .collect();
+    let starts = |props: &str| -> Vec<(u8, u64)> {
+        transcribe(&frames, true, props)
+            .iter()
+            .map(|n| (n.pitch, n.start / (40 * MSECOND)))
+            .collect()
+    };
+    // By default (40 ms: one frame at 25 fps) the note starts at the strike.
+    assert_eq!(starts(""), vec![(21 + 40, 6)]);
+    assert_eq!(starts("onset-align=40"), vec![(21 + 40, 6)]);
+    // Off: where the key went down.
+    assert_eq!(starts("onset-align=0"), vec![(21 + 40, 5)]);
+    // Allowing more moves it no further than the strike.
+    assert_eq!(starts("onset-align=200"), vec![(21 + 40, 6)]);
+}
+
+#[test]
+fn onset_align_adds_latency_only_beyond_the_decision_look_ahead() {
+    init();
+    let latency = |align: u32| {
+        let mut h = gst_check::Harness::new("roll2midi");
+        h.element().unwrap().set_property("onset-align", align);
+        h.set_src_caps(prob_caps(true));
+        h.push(timed(
+            ProbFrame::silent(88, true).to_bytes(),
+            gst::ClockTime::ZERO,
+            Some(frame_dur()),
+        ))
+        .unwrap();
+        h.query_latency()
+    };
+    // At 25 fps the defaults already look 2 frames ahead (2 frames minimum + 1 of max-dropout - 1).
+    assert_eq!(latency(0), Some(frame_dur() * 2));
+    assert_eq!(latency(40), Some(frame_dur() * 2));
+    assert_eq!(latency(80), Some(frame_dur() * 2));
+    // Four frames of alignment need four frames of look-ahead.
+    assert_eq!(latency(160), Some(frame_dur() * 4));
 }

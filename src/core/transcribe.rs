@@ -16,6 +16,11 @@
 //!    unless it is the same key coming back within `gate_hold` frames of its last note's end
 //!    (a held note the model lost for a moment). On a piano the model has not seen, most of
 //!    its false notes are keys lit up by glare or a passing hand, with no strike in them.
+//! 5. with `onset_align` (and an onset channel), a note starts where its strike is: at the
+//!    frame of highest onset probability from three frames before the key goes down to
+//!    `onset_align` frames after, if that frame is later than the key going down. The key-down
+//!    probability rises as soon as a key starts to move, which on some pianos is a frame or two
+//!    before the note sounds; the onset channel marks the strike itself.
 //!
 //! A frame leaves the tracker once its decision is final: the look-ahead is
 //! `radius + min_frames + max_dropout - 1` frames ([`NoteTracker::latency_frames`]).
@@ -63,6 +68,9 @@ pub struct TrackerParams {
     /// Frames after a key's last note during which the key may go down again without an
     /// onset (the gate lets it through).
     pub gate_hold: usize,
+    /// Frames after a key goes down within which its note's start moves to a later onset peak
+    /// (see the module doc); 0 turns it off. Ignored without an onset channel.
+    pub onset_align: usize,
 }
 
 /// Frames before a key goes down in which an onset opens the gate (the onset channel often
@@ -81,6 +89,7 @@ impl Default for TrackerParams {
             velocity: 100,
             onset_gate: 0.0,
             gate_hold: 12,
+            onset_align: 0,
         }
     }
 }
@@ -135,14 +144,22 @@ impl TrackerParams {
                 "must be at most 1000 frames",
             );
         }
+        if self.onset_align > 10 {
+            return err(
+                "onset_align",
+                self.onset_align as f64,
+                "must be at most 10 frames",
+            );
+        }
         Ok(())
     }
 
     /// Frames from a frame on (itself included) that decide it, beyond the smoothing radius:
     /// a note is kept once it has `min_frames` frames, and a dip it has at its end may take
-    /// `max_dropout` more to tell a release from a dropout.
+    /// `max_dropout` more to tell a release from a dropout; a note's start may move up to
+    /// `onset_align` frames later.
     fn decision_frames(&self) -> usize {
-        self.min_frames + self.max_dropout
+        (self.min_frames + self.max_dropout).max(self.onset_align + 1)
     }
 
     /// Smoothing kernel radius in frames.
@@ -179,6 +196,11 @@ struct Candidate {
     end: Option<u64>,
     /// Through the onset gate (always, when there is none).
     open: bool,
+    /// Where the key went down (`start` may move later, to the strike).
+    down_at: u64,
+    /// Highest onset probability of this key from `GATE_BEFORE` frames before `down_at` to
+    /// the last frame seen (for `onset_align`).
+    best_onset: f32,
 }
 
 /// Streaming converter: push probability frames, get final frames with note events.
@@ -210,7 +232,7 @@ pub struct NoteTracker {
     /// Frames `[from, to)` around a jump of the picture: keys down stay down.
     hold: Option<(u64, u64)>,
     /// Onset probabilities of the last `GATE_BEFORE + 1` frames through stage 2 (oldest
-    /// first), for the onset gate.
+    /// first), for the onset gate and the onset alignment.
     recent_onsets: VecDeque<Vec<f32>>,
     /// Per key: where its last note through the gate ended.
     last_open_end: Vec<Option<u64>>,
@@ -368,7 +390,9 @@ impl NoteTracker {
         });
         let gate = self.params.onset_gate;
         let gating = gate > 0.0 && onset_p.is_some();
-        if let Some(o) = onset_p.filter(|_| gating) {
+        let align = self.params.onset_align as u64;
+        let aligning = align > 0 && onset_p.is_some();
+        if let Some(o) = onset_p.filter(|_| gating || aligning) {
             // The oldest frame's buffer is reused once the window is full.
             let mut slot = if self.recent_onsets.len() > GATE_BEFORE {
                 self.recent_onsets.pop_front().unwrap_or_default()
@@ -396,7 +420,7 @@ impl NoteTracker {
                 && struck
                 && let Some(c) = self.candidates[k].back_mut()
                 && !c.open
-                && i <= c.start + after
+                && i <= c.down_at + after
             {
                 // The strike came just after the key went down.
                 c.open = true;
@@ -415,21 +439,38 @@ impl NoteTracker {
                     let since = self.low_since[k].take();
                     if rising {
                         self.close(k, since.unwrap_or(i));
+                        let best_onset = self.onset_before(k, aligning);
                         self.candidates[k].push_back(Candidate {
                             start: i,
                             end: None,
                             open: true,
+                            down_at: i,
+                            best_onset,
                         });
+                    } else if aligning
+                        && since.is_none()
+                        && let Some(c) = self.candidates[k].back_mut()
+                        && c.end.is_none()
+                        && i <= c.down_at + align
+                        && let Some(&v) = self.recent_onsets.back().and_then(|o| o.get(k))
+                        && v > c.best_onset
+                    {
+                        // A stronger strike after the key went down: the note starts there.
+                        c.start = i;
+                        c.best_onset = v;
                     }
                 }
             } else if p[k] >= on_thr || (rising && p[k] >= off_thr) {
                 self.down[k] = true;
                 let back_soon =
                     self.last_open_end[k].is_some_and(|e| i <= e + self.params.gate_hold as u64);
+                let best_onset = self.onset_before(k, aligning);
                 self.candidates[k].push_back(Candidate {
                     start: i,
                     end: None,
                     open: struck || back_soon,
+                    down_at: i,
+                    best_onset,
                 });
             }
             if let Some(o) = &onset {
@@ -445,6 +486,18 @@ impl NoteTracker {
                 break;
             }
         }
+    }
+
+    /// Highest onset probability of key `k` over the recent frames (this one included); 0
+    /// when not aligning.
+    fn onset_before(&self, k: usize, aligning: bool) -> f32 {
+        if !aligning {
+            return 0.0;
+        }
+        self.recent_onsets
+            .iter()
+            .filter_map(|o| o.get(k).copied())
+            .fold(0.0, f32::max)
     }
 
     fn close(&mut self, k: usize, at: u64) {
@@ -477,10 +530,12 @@ impl NoteTracker {
                 let kept = c.front().is_some_and(|n| {
                     n.open
                         && n.start <= j
+                        // Long enough from where the key went down (an aligned start
+                        // may be later).
                         && match n.end {
-                            Some(e) => e - n.start >= m,
+                            Some(e) => e - n.down_at >= m,
                             // Down frames so far; a dip still undecided does not count.
-                            None => self.low_since[k].unwrap_or(self.n_stage2) - n.start >= m,
+                            None => self.low_since[k].unwrap_or(self.n_stage2) - n.down_at >= m,
                         }
                 });
                 let starts_here = kept && c.front().is_some_and(|n| n.start == j);
@@ -653,6 +708,101 @@ mod tests {
             ..params(2, 0.0)
         };
         roll_to_notes(&f, &times, layout(1, true), params).unwrap()
+    }
+
+    /// Notes of one key with an onset channel, starts aligned to strikes up to `align` frames.
+    fn aligned(p: &[f32], o: &[f32], align: usize) -> Vec<Note> {
+        let f: Vec<ProbFrame> = p
+            .iter()
+            .zip(o)
+            .map(|(&p, &o)| ProbFrame {
+                frame: vec![p],
+                onset: Some(vec![o]),
+            })
+            .collect();
+        let times = constant_rate_times(f.len(), 25, 1);
+        let params = TrackerParams {
+            onset_align: align,
+            // Re-strikes only by a clear onset rising.
+            onset_threshold: 0.95,
+            ..params(2, 0.0)
+        };
+        roll_to_notes(&f, &times, layout(1, true), params).unwrap()
+    }
+
+    #[test]
+    fn onset_alignment_starts_a_note_at_its_strike() {
+        let ms = |f: u64| f * 40 * MSECOND;
+        // The key-down probability rises at frame 2, the strike peaks at frame 4.
+        let p = [0.0, 0.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.0, 0.0];
+        let o = [0.0, 0.0, 0.3, 0.5, 0.8, 0.2, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(aligned(&p, &o, 0), vec![Note::new(60, ms(2), ms(8), 100)]);
+        // One frame allowed: the start moves to the stronger strike at frame 3 only.
+        assert_eq!(aligned(&p, &o, 1), vec![Note::new(60, ms(3), ms(8), 100)]);
+        for align in [2, 3, 6] {
+            assert_eq!(
+                aligned(&p, &o, align),
+                vec![Note::new(60, ms(4), ms(8), 100)],
+                "align {align}"
+            );
+        }
+        // A strike at or before the key went down leaves the start where it is.
+        let early = [0.0, 0.9, 0.6, 0.5, 0.4, 0.2, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(
+            aligned(&p, &early, 3),
+            vec![Note::new(60, ms(2), ms(8), 100)]
+        );
+        // The start never moves past the note's end, and the note's length is counted from
+        // the key going down: a two-frame note starts at its stronger second frame and is kept
+        // (`min_frames` 2), the strike after it ignored.
+        let p = [0.0, 0.9, 0.9, 0.0, 0.0, 0.0];
+        let o = [0.0, 0.1, 0.2, 0.9, 0.0, 0.0];
+        assert_eq!(aligned(&p, &o, 3), vec![Note::new(60, ms(2), ms(3), 100)]);
+        // Without an onset channel it does nothing.
+        let params = TrackerParams {
+            onset_align: 3,
+            ..params(2, 0.0)
+        };
+        let times = constant_rate_times(4, 25, 1);
+        assert_eq!(
+            roll_to_notes(
+                &key_frames(&[0.9, 0.9, 0.9, 0.0]),
+                &times,
+                layout(1, false),
+                params
+            )
+            .unwrap(),
+            vec![Note::new(60, 0, ms(3), 100)]
+        );
+    }
+
+    #[test]
+    fn onset_alignment_is_final_before_output_and_bounded() {
+        // The decision look-ahead covers the frames the start may move over.
+        let tracker = |align, max_dropout| {
+            NoteTracker::new(
+                TrackerParams {
+                    onset_align: align,
+                    max_dropout,
+                    ..params(2, 0.0)
+                },
+                layout(1, true),
+            )
+            .unwrap()
+            .latency_frames()
+        };
+        assert_eq!(tracker(0, 0), 1);
+        assert_eq!(tracker(1, 0), 1);
+        assert_eq!(tracker(1, 1), 2);
+        assert_eq!(tracker(4, 0), 4);
+        assert!(
+            TrackerParams {
+                onset_align: 11,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]

@@ -34,6 +34,9 @@ const DEFAULT_ONSET_THRESHOLD: f32 = 0.5;
 /// A note must start with a strike: an onset probability of at least this around its start
 /// (0: off). See core::transcribe.
 const DEFAULT_ONSET_GATE: f32 = 0.3;
+/// A note may start up to this long after its key goes down, at its strike (the onset
+/// channel's peak; 0: off). See core::transcribe.
+const DEFAULT_ONSET_ALIGN_MS: u32 = 40;
 /// How long after a key's last note it may go down again without a strike (a held note the
 /// model lost for a moment).
 const GATE_HOLD_MS: u32 = 500;
@@ -80,6 +83,7 @@ struct Settings {
     hysteresis: f32,
     min_note_duration_ms: u32,
     max_dropout_ms: u32,
+    onset_align_ms: u32,
     onset_threshold: f32,
     onset_gate: f32,
     /// Whether onset-gate was set (else it is on in rule-based mode only).
@@ -104,6 +108,7 @@ impl Default for Settings {
             hysteresis: DEFAULT_HYSTERESIS,
             min_note_duration_ms: DEFAULT_MIN_NOTE_DURATION_MS,
             max_dropout_ms: DEFAULT_MAX_DROPOUT_MS,
+            onset_align_ms: DEFAULT_ONSET_ALIGN_MS,
             onset_threshold: DEFAULT_ONSET_THRESHOLD,
             onset_gate: DEFAULT_ONSET_GATE,
             onset_gate_set: false,
@@ -148,6 +153,7 @@ impl Settings {
                 self.onset_gate
             },
             gate_hold: (frames(GATE_HOLD_MS) + 1e-6).floor().min(1000.0) as usize,
+            onset_align: (frames(self.onset_align_ms) + 1e-6).floor().min(10.0) as usize,
         }
     }
 }
@@ -576,6 +582,13 @@ impl ObjectImpl for Roll2Midi {
                     .default_value(DEFAULT_MAX_DROPOUT_MS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("onset-align")
+                    .nick("Onset alignment")
+                    .blurb("A note starts at its strike, the onset channel's peak, when that comes at most this long (milliseconds, rounded down to whole frames, at most 10) after the key-down probability rises; 0: where the key goes down. Latency is at least that many frames")
+                    .maximum(4000)
+                    .default_value(DEFAULT_ONSET_ALIGN_MS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecFloat::builder("onset-threshold")
                     .nick("Onset threshold")
                     .blurb("Onset probability that re-strikes a held key (when the roll has an onset channel); unset: the model's own, else 0.5")
@@ -672,6 +685,7 @@ impl ObjectImpl for Roll2Midi {
                 s.min_note_duration_ms = value.get().expect("type checked upstream")
             }
             "max-dropout" => s.max_dropout_ms = value.get().expect("type checked upstream"),
+            "onset-align" => s.onset_align_ms = value.get().expect("type checked upstream"),
             "onset-threshold" => {
                 s.onset_threshold = value.get().expect("type checked upstream");
                 s.onset_threshold_set = true;
@@ -708,6 +722,7 @@ impl ObjectImpl for Roll2Midi {
             "hysteresis" => s.hysteresis.to_value(),
             "min-note-duration" => s.min_note_duration_ms.to_value(),
             "max-dropout" => s.max_dropout_ms.to_value(),
+            "onset-align" => s.onset_align_ms.to_value(),
             "onset-threshold" => s.onset_threshold.to_value(),
             "onset-gate" => s.onset_gate.to_value(),
             "smoothing" => s.smoothing.to_value(),
