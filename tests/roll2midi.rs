@@ -496,30 +496,37 @@ fn a_keyboard_re_lock_does_not_strike_held_keys_again() {
     );
 }
 
-#[test]
-fn onset_gate_drops_keys_lit_up_without_a_strike() {
-    init();
-    // Key 40 struck (onset at its first frame) and held; key 50 lit up for 10 frames with no
-    // onset at all, as glare or a passing hand light a key on a piano the model never saw.
-    let frames: Vec<ProbFrame> = (0..40)
+/// `n` frames of 88 keys with an onset channel, all 0 but what `set(i, frame, onset)` sets.
+fn roll_of(n: usize, set: impl Fn(usize, &mut [f32], &mut [f32])) -> Vec<ProbFrame> {
+    (0..n)
         .map(|i| {
             let mut frame = vec![0.0f32; 88];
             let mut onset = vec![0.0f32; 88];
-            if (5..20).contains(&i) {
-                frame[40] = 0.95;
-            }
-            if i == 5 {
-                onset[40] = 0.9;
-            }
-            if (22..32).contains(&i) {
-                frame[50] = 0.95;
-            }
+            set(i, &mut frame, &mut onset);
             ProbFrame {
                 frame,
                 onset: Some(onset),
             }
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn onset_gate_drops_keys_lit_up_without_a_strike() {
+    init();
+    // Key 40 struck (onset at its first frame) and held; key 50 lit up for 10 frames with no
+    // onset at all, as glare or a passing hand light a key on a piano the model never saw.
+    let frames = roll_of(40, |i, frame, onset| {
+        if (5..20).contains(&i) {
+            frame[40] = 0.95;
+        }
+        if i == 5 {
+            onset[40] = 0.9;
+        }
+        if (22..32).contains(&i) {
+            frame[50] = 0.95;
+        }
+    });
     let pitches = |props: &str| {
         let mut p: Vec<u8> = transcribe(&frames, true, props)
             .iter()
@@ -539,26 +546,18 @@ fn onset_align_starts_a_note_at_its_strike() {
     init();
     // Key 40's key-down probability rises at frame 5, a frame before its strike (the onset
     // channel peaks at frame 6), as a key that starts to move before it sounds.
-    let frames: Vec<ProbFrame> = (0..30)
-        .map(|i| {
-            let mut frame = vec![0.0f32; 88];
-            let mut onset = vec![0.0f32; 88];
-            if (5..20).contains(&i) {
-                frame[40] = 0.95;
-            }
-            // Above the onset threshold (0.5) from frame 5 on, so frame 6 does not strike it
-            // again: only the alignment moves the start.
-            onset[40] = match i {
-                5 => 0.6,
-                6 => 0.9,
-                _ => 0.0,
-            };
-            ProbFrame {
-                frame,
-                onset: Some(onset),
-            }
-        })
-        .collect();
+    let frames = roll_of(30, |i, frame, onset| {
+        if (5..20).contains(&i) {
+            frame[40] = 0.95;
+        }
+        // Above the onset threshold (0.5) from frame 5 on, so frame 6 does not strike it
+        // again: only the alignment moves the start.
+        onset[40] = match i {
+            5 => 0.6,
+            6 => 0.9,
+            _ => 0.0,
+        };
+    });
     let starts = |props: &str| -> Vec<(u8, u64)> {
         transcribe(&frames, true, props)
             .iter()

@@ -690,8 +690,8 @@ mod tests {
         );
     }
 
-    /// Notes of one key with an onset channel, through the onset gate at 0.5.
-    fn gated(p: &[f32], o: &[f32], gate: f32) -> Vec<Note> {
+    /// Notes of one key with an onset channel (`p` key-down, `o` onset), 25 frames/s.
+    fn one_key_notes(p: &[f32], o: &[f32], params: TrackerParams) -> Vec<Note> {
         let f: Vec<ProbFrame> = p
             .iter()
             .zip(o)
@@ -701,33 +701,29 @@ mod tests {
             })
             .collect();
         let times = constant_rate_times(f.len(), 25, 1);
+        roll_to_notes(&f, &times, layout(1, true), params).unwrap()
+    }
+
+    /// Notes of one key with an onset channel, through the onset gate at 0.5.
+    fn gated(p: &[f32], o: &[f32], gate: f32) -> Vec<Note> {
         let params = TrackerParams {
             onset_gate: gate,
             gate_hold: 5,
             min_frames: 2,
             ..params(2, 0.0)
         };
-        roll_to_notes(&f, &times, layout(1, true), params).unwrap()
+        one_key_notes(p, o, params)
     }
 
     /// Notes of one key with an onset channel, starts aligned to strikes up to `align` frames.
     fn aligned(p: &[f32], o: &[f32], align: usize) -> Vec<Note> {
-        let f: Vec<ProbFrame> = p
-            .iter()
-            .zip(o)
-            .map(|(&p, &o)| ProbFrame {
-                frame: vec![p],
-                onset: Some(vec![o]),
-            })
-            .collect();
-        let times = constant_rate_times(f.len(), 25, 1);
         let params = TrackerParams {
             onset_align: align,
             // Re-strikes only by a clear onset rising.
             onset_threshold: 0.95,
             ..params(2, 0.0)
         };
-        roll_to_notes(&f, &times, layout(1, true), params).unwrap()
+        one_key_notes(p, o, params)
     }
 
     #[test]
