@@ -23,7 +23,8 @@
 //!    before the note sounds; the onset channel marks the strike itself.
 //!
 //! A frame leaves the tracker once its decision is final: the look-ahead is
-//! `radius + min_frames + max_dropout - 1` frames ([`NoteTracker::latency_frames`]).
+//! `radius + max(min_frames + max_dropout, onset_align + 1) - 1` frames
+//! ([`NoteTracker::latency_frames`]).
 
 use std::collections::VecDeque;
 
@@ -439,7 +440,7 @@ impl NoteTracker {
                     let since = self.low_since[k].take();
                     if rising {
                         self.close(k, since.unwrap_or(i));
-                        let best_onset = self.onset_before(k, aligning);
+                        let best_onset = self.recent_onset_max(k);
                         self.candidates[k].push_back(Candidate {
                             start: i,
                             end: None,
@@ -464,7 +465,7 @@ impl NoteTracker {
                 self.down[k] = true;
                 let back_soon =
                     self.last_open_end[k].is_some_and(|e| i <= e + self.params.gate_hold as u64);
-                let best_onset = self.onset_before(k, aligning);
+                let best_onset = self.recent_onset_max(k);
                 self.candidates[k].push_back(Candidate {
                     start: i,
                     end: None,
@@ -488,12 +489,9 @@ impl NoteTracker {
         }
     }
 
-    /// Highest onset probability of key `k` over the recent frames (this one included); 0
-    /// when not aligning.
-    fn onset_before(&self, k: usize, aligning: bool) -> f32 {
-        if !aligning {
-            return 0.0;
-        }
+    /// Highest onset probability of key `k` over the recent frames kept (this one included;
+    /// none, so 0, when neither gating nor aligning).
+    fn recent_onset_max(&self, k: usize) -> f32 {
         self.recent_onsets
             .iter()
             .filter_map(|o| o.get(k).copied())
