@@ -27,6 +27,11 @@ pub const FIELD_FRAMERATE: &str = "framerate";
 /// them was chosen at (from its sidecar). roll2midi uses them unless its own are set.
 pub const FIELD_THRESHOLD: &str = "threshold";
 pub const FIELD_ONSET_THRESHOLD: &str = "onset-threshold";
+/// Optional on probability rolls (int, 1 when absent): frames between the images of the net's
+/// window, when video2roll samples a video faster than the net was trained on (`window-rate`).
+/// A key going down then shows as an onset on that many frames in a row; roll2midi aligns
+/// note starts to the first of them.
+pub const FIELD_WINDOW_STEP: &str = "window-step";
 
 pub const FORMAT_F32: &str = "F32LE";
 pub const FORMAT_U8: &str = "U8";
@@ -105,6 +110,24 @@ pub fn roll_thresholds(caps: &gst::CapsRef) -> (Option<f32>, Option<f32>) {
             .map(|v| v as f32)
     };
     (get(FIELD_THRESHOLD), get(FIELD_ONSET_THRESHOLD))
+}
+
+/// `caps` with the net's window step (see [`FIELD_WINDOW_STEP`]); left out when it is 1.
+pub fn with_window_step(mut caps: gst::Caps, step: usize) -> gst::Caps {
+    if step > 1
+        && let Some(s) = caps.make_mut().structure_mut(0)
+    {
+        s.set(FIELD_WINDOW_STEP, step.min(i32::MAX as usize) as i32);
+    }
+    caps
+}
+
+/// The window step carried by roll caps: 1 when absent or not positive.
+pub fn roll_window_step(caps: &gst::CapsRef) -> usize {
+    caps.structure(0)
+        .and_then(|s| s.get::<i32>(FIELD_WINDOW_STEP).ok())
+        .filter(|v| *v > 0)
+        .map_or(1, |v| v as usize)
 }
 
 /// Template caps for rolls of the given formats, any layout and rate.

@@ -573,6 +573,39 @@ fn onset_align_starts_a_note_at_its_strike() {
     assert_eq!(starts("onset-align=200"), vec![(21 + 40, 6)]);
 }
 
+/// A window of every 2nd frame (video2roll on 50-60 frames/s video) sees a strike from two
+/// frames alike, and the roll's caps say so: the note starts at the first of them.
+#[test]
+fn onset_align_takes_the_first_frame_of_a_wider_window() {
+    init();
+    // The key goes down at frame 5; the onset channel shows it on frames 5 and 6, the
+    // second a little higher.
+    let frames = roll_of(30, |i, frame, onset| {
+        if (5..20).contains(&i) {
+            frame[40] = 0.95;
+        }
+        onset[40] = match i {
+            4 => 0.2,
+            5 => 0.8,
+            6 => 0.85,
+            _ => 0.0,
+        };
+    });
+    let start = |step: usize| -> u64 {
+        let p = with_appsrc(
+            "roll2midi onset-align=80 ! midienc ! appsink name=out",
+            &caps::with_window_step(prob_caps(true), step),
+            prob_buffers(&frames),
+        );
+        let (bufs, _) = collect_with(p).unwrap();
+        let notes = smf_to_notes(bufs[0].map_readable().unwrap().as_slice()).unwrap();
+        assert_eq!(notes.len(), 1);
+        notes[0].start / (40 * MSECOND)
+    };
+    assert_eq!(start(1), 6);
+    assert_eq!(start(2), 5);
+}
+
 #[test]
 fn onset_align_adds_latency_only_beyond_the_decision_look_ahead() {
     init();

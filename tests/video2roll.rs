@@ -160,7 +160,7 @@ fn a_faster_video_is_windowed_at_the_trained_rate() {
             .framerate(gst::Fraction::new(fps, 1))
             .build()
     };
-    let run = |fps: i32, window_rate: f64| -> (Vec<Vec<u8>>, Option<gst::ClockTime>) {
+    let run = |fps: i32, window_rate: f64| -> (Vec<Vec<u8>>, Option<gst::ClockTime>, usize) {
         let e = gst::ElementFactory::make("video2roll")
             .property("model", model.to_str().unwrap())
             .property("processing-margin", 0i64)
@@ -184,17 +184,22 @@ fn a_faster_video_is_windowed_at_the_trained_rate() {
         let out = (0..n)
             .map(|_| h.pull().unwrap().map_readable().unwrap().to_vec())
             .collect();
-        (out, latency)
+        let step = caps::roll_window_step(&h.sinkpad().unwrap().current_caps().unwrap());
+        (out, latency, step)
     };
-    let (at25, l25) = run(25, 25.0);
-    let (at50, l50) = run(50, 25.0);
+    let (at25, l25, step25) = run(25, 25.0);
+    let (at50, l50, step50) = run(50, 25.0);
     assert_eq!(l25, Some(gst::ClockTime::from_mseconds(80)));
     assert_eq!(l50, Some(gst::ClockTime::from_mseconds(80)));
+    // The roll says how many frames apart the window's images are (roll2midi aligns note
+    // starts with it).
+    assert_eq!((step25, step50), (1, 2));
     for (i, want) in at25.iter().enumerate() {
         assert!(at50[2 * i] == *want, "frame {i} differs");
     }
-    let (every, l_every) = run(50, 0.0);
+    let (every, l_every, step_every) = run(50, 0.0);
     assert_eq!(l_every, Some(gst::ClockTime::from_mseconds(40)));
+    assert_eq!(step_every, 1);
     assert!(
         (1..7).any(|i| every[2 * i] != at25[i]),
         "every frame gave the strided output"

@@ -20,7 +20,9 @@
 //!    frame of highest onset probability from three frames before the key goes down to
 //!    `onset_align` frames after, if that frame is later than the key going down. The key-down
 //!    probability rises as soon as a key starts to move, which on some pianos is a frame or two
-//!    before the note sounds; the onset channel marks the strike itself.
+//!    before the note sounds; the onset channel marks the strike itself. When the net's window
+//!    takes every `window_step`-th frame (faster video), a strike shows on that many frames in a
+//!    row and the start is the first of them.
 //!
 //! A frame leaves the tracker once its decision is final: the look-ahead is
 //! `radius + max(min_frames + max_dropout, onset_align + 1) - 1` frames
@@ -72,6 +74,11 @@ pub struct TrackerParams {
     /// Frames after a key goes down within which its note's start moves to a later onset peak
     /// (see the module doc); 0 turns it off. Ignored without an onset channel.
     pub onset_align: usize,
+    /// Frames between the images of the net's window (video2roll's `window-rate` on video
+    /// faster than the net was trained on; 1 otherwise). A key going down then shows as an
+    /// onset on this many frames in a row, so an aligned start is taken at the first of them:
+    /// `window_step - 1` frames before the onset's peak, never before the key went down.
+    pub window_step: usize,
 }
 
 /// Frames before a key goes down in which an onset opens the gate (the onset channel often
@@ -91,6 +98,7 @@ impl Default for TrackerParams {
             onset_gate: 0.0,
             gate_hold: 12,
             onset_align: 0,
+            window_step: 1,
         }
     }
 }
@@ -150,6 +158,13 @@ impl TrackerParams {
                 "onset_align",
                 self.onset_align as f64,
                 "must be at most 10 frames",
+            );
+        }
+        if !(1..=10).contains(&self.window_step) {
+            return err(
+                "window_step",
+                self.window_step as f64,
+                "must be in 1..=10 frames",
             );
         }
         Ok(())
@@ -392,6 +407,7 @@ impl NoteTracker {
         let gate = self.params.onset_gate;
         let gating = gate > 0.0 && onset_p.is_some();
         let align = self.params.onset_align as u64;
+        let step = self.params.window_step as u64;
         let aligning = align > 0 && onset_p.is_some();
         if let Some(o) = onset_p.filter(|_| gating || aligning) {
             // The oldest frame's buffer is reused once the window is full.
@@ -456,8 +472,9 @@ impl NoteTracker {
                         && let Some(&v) = self.recent_onsets.back().and_then(|o| o.get(k))
                         && v > c.best_onset
                     {
-                        // A stronger strike after the key went down: the note starts there.
-                        c.start = i;
+                        // A stronger strike after the key went down: the note starts there
+                        // (at the first frame whose window shows it).
+                        c.start = (i + 1).saturating_sub(step).max(c.down_at);
                         c.best_onset = v;
                     }
                 }
@@ -768,6 +785,43 @@ mod tests {
             .unwrap(),
             vec![Note::new(60, 0, ms(3), 100)]
         );
+    }
+
+    #[test]
+    fn onset_alignment_takes_the_first_frame_a_wider_window_shows_a_strike_on() {
+        let ms = |f: u64| f * 40 * MSECOND;
+        let with_step = |p: &[f32], o: &[f32], step| {
+            let params = TrackerParams {
+                onset_align: 2,
+                window_step: step,
+                onset_threshold: 0.95,
+                ..params(2, 0.0)
+            };
+            one_key_notes(p, o, params)
+        };
+        // A window of every 2nd frame sees the key go down (frame 3) from frames 3 and 4 alike;
+        // the later one happens to score higher.
+        let p = [0.0, 0.0, 0.4, 0.9, 0.9, 0.9, 0.9, 0.9, 0.0, 0.0];
+        let o = [0.0, 0.0, 0.3, 0.8, 0.85, 0.2, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(with_step(&p, &o, 1), vec![Note::new(60, ms(4), ms(8), 100)]);
+        assert_eq!(with_step(&p, &o, 2), vec![Note::new(60, ms(3), ms(8), 100)]);
+        // The key went down a frame before the strike's first frame: the start still moves.
+        let p = [0.0, 0.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.0, 0.0];
+        let o = [0.0, 0.0, 0.1, 0.7, 0.8, 0.2, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(with_step(&p, &o, 2), vec![Note::new(60, ms(3), ms(8), 100)]);
+        // Never before the key went down.
+        let o = [0.0, 0.0, 0.1, 0.9, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(with_step(&p, &o, 3), vec![Note::new(60, ms(2), ms(8), 100)]);
+        for step in [0, 11] {
+            assert!(
+                TrackerParams {
+                    window_step: step,
+                    ..Default::default()
+                }
+                .validate()
+                .is_err()
+            );
+        }
     }
 
     #[test]

@@ -154,6 +154,7 @@ impl Settings {
             },
             gate_hold: (frames(GATE_HOLD_MS) + 1e-6).floor().min(1000.0) as usize,
             onset_align: (frames(self.onset_align_ms) + 1e-6).floor().min(10.0) as usize,
+            window_step: 1,
         }
     }
 }
@@ -356,7 +357,11 @@ impl Roll2Midi {
         if let (false, Some(t)) = (settings.onset_threshold_set, model_onset) {
             settings.onset_threshold = t;
         }
-        let params = settings.params(frame_duration);
+        let params = TrackerParams {
+            // How many frames in a row video2roll's window sees one strike on.
+            window_step: caps::roll_window_step(caps).min(10),
+            ..settings.params(frame_duration)
+        };
         let tracker = NoteTracker::new(params, layout).map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{e}"));
             gst::loggable_error!(CAT, "bad settings")
@@ -584,7 +589,7 @@ impl ObjectImpl for Roll2Midi {
                     .build(),
                 glib::ParamSpecUInt::builder("onset-align")
                     .nick("Onset alignment")
-                    .blurb("A note starts at its strike, the onset channel's peak, when that comes at most this long (milliseconds, rounded down to whole frames, at most 10) after the key-down probability rises; 0: where the key goes down. Latency is at least that many frames")
+                    .blurb("A note starts at its strike, the onset channel's peak, when that comes at most this long (milliseconds, rounded down to whole frames, at most 10) after the key-down probability rises (when the roll's caps carry a window-step, the first of the frames that window shows the strike on); 0: where the key goes down. Latency is at least that many frames")
                     .maximum(4000)
                     .default_value(DEFAULT_ONSET_ALIGN_MS)
                     .mutable_ready()

@@ -205,8 +205,8 @@ impl Video2Roll {
     }
 
     /// Roll caps with the model's thresholds from its sidecar.
-    fn out_caps(&self, layout: &RollLayout, framerate: gst::Fraction) -> gst::Caps {
-        let c = caps::roll_caps(layout, framerate);
+    fn out_caps(&self, layout: &RollLayout, framerate: gst::Fraction, step: usize) -> gst::Caps {
+        let c = caps::with_window_step(caps::roll_caps(layout, framerate), step);
         match self.state().meta.as_ref() {
             Some(m) => caps::with_thresholds(c, m.threshold, m.onset_threshold),
             None => c,
@@ -235,12 +235,12 @@ impl Video2Roll {
         // trained, every frame.
         let known = (info.fps().numer() > 0 && info.fps().denom() > 0).then(|| info.fps());
         let framerate = known.unwrap_or(gst::Fraction::new(25, 1));
+        let fps = known.map_or(0.0, |f| f64::from(f.numer()) / f64::from(f.denom()));
+        let step = window_step(fps, self.settings().window_rate);
         {
             let settings = self.settings();
             let margin = settings.processing_margin;
             let frame_duration = caps::frame_duration(framerate);
-            let fps = known.map_or(0.0, |f| f64::from(f.numer()) / f64::from(f.denom()));
-            let step = window_step(fps, settings.window_rate);
             gst::debug!(
                 CAT,
                 imp = self,
@@ -270,8 +270,9 @@ impl Video2Roll {
         let _ = self
             .obj()
             .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-        self.srcpad
-            .push_event(gst::event::Caps::new(&self.out_caps(&layout, framerate)))
+        self.srcpad.push_event(gst::event::Caps::new(
+            &self.out_caps(&layout, framerate, step),
+        ))
     }
 
     /// The window around `frames[i]` (every `step`-th frame), edge frames repeated, then the
