@@ -22,7 +22,8 @@
 //!    probability rises as soon as a key starts to move, which on some pianos is a frame or two
 //!    before the note sounds; the onset channel marks the strike itself. When the net's window
 //!    takes every `window_step`-th frame (faster video), a strike shows on that many frames in a
-//!    row and the start is the first of them.
+//!    row: the start is the first of the frames just before the peak (up to `window_step - 1`,
+//!    at most three, never before the key went down) whose onset is at least half the peak's.
 //!
 //! A frame leaves the tracker once its decision is final: the look-ahead is
 //! `radius + max(min_frames + max_dropout, onset_align + 1) - 1` frames
@@ -76,14 +77,18 @@ pub struct TrackerParams {
     pub onset_align: usize,
     /// Frames between the images of the net's window (video2roll's `window-rate` on video
     /// faster than the net was trained on; 1 otherwise). A key going down then shows as an
-    /// onset on this many frames in a row, so an aligned start is taken at the first of them:
-    /// `window_step - 1` frames before the onset's peak, never before the key went down.
+    /// onset on this many frames in a row, so an aligned start is taken at the first of them
+    /// (see the module doc).
     pub window_step: usize,
 }
 
 /// Frames before a key goes down in which an onset opens the gate (the onset channel often
 /// fires a frame or two before the key-down probability crosses its threshold).
 const GATE_BEFORE: usize = 3;
+
+/// With a window step above 1, a frame just before an onset peak whose onset is at least this
+/// share of the peak's shows the same strike.
+const SAME_STRIKE: f32 = 0.5;
 
 impl Default for TrackerParams {
     fn default() -> Self {
@@ -472,9 +477,21 @@ impl NoteTracker {
                         && let Some(&v) = self.recent_onsets.back().and_then(|o| o.get(k))
                         && v > c.best_onset
                     {
-                        // A stronger strike after the key went down: the note starts there
-                        // (at the first frame whose window shows it).
-                        c.start = (i + 1).saturating_sub(step).max(c.down_at);
+                        // A stronger strike after the key went down: the note starts there,
+                        // at the first frame whose window shows it. A window of every
+                        // `step`-th frame sees one strike from `step` frames in a row.
+                        let mut start = i;
+                        for (back, o) in self.recent_onsets.iter().rev().enumerate().skip(1) {
+                            let f = i.saturating_sub(back as u64);
+                            if back as u64 >= step
+                                || f < c.down_at
+                                || o.get(k).is_none_or(|&p| p < v * SAME_STRIKE)
+                            {
+                                break;
+                            }
+                            start = f;
+                        }
+                        c.start = start;
                         c.best_onset = v;
                     }
                 }

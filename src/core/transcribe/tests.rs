@@ -179,9 +179,19 @@ fn onset_alignment_takes_the_first_frame_a_wider_window_shows_a_strike_on() {
     let p = [0.0, 0.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.0, 0.0];
     let o = [0.0, 0.0, 0.1, 0.7, 0.8, 0.2, 0.0, 0.0, 0.0, 0.0];
     assert_eq!(with_step(&p, &o, 2), vec![Note::new(60, ms(3), ms(8), 100)]);
-    // Never before the key went down.
+    // A weak onset before the peak is not the same strike.
     let o = [0.0, 0.0, 0.1, 0.9, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0];
-    assert_eq!(with_step(&p, &o, 3), vec![Note::new(60, ms(2), ms(8), 100)]);
+    assert_eq!(with_step(&p, &o, 3), vec![Note::new(60, ms(3), ms(8), 100)]);
+    // Never before the key went down (frame 3 here).
+    let p = [0.0, 0.0, 0.4, 0.9, 0.9, 0.9, 0.9, 0.9, 0.0, 0.0];
+    let o = [0.0, 0.0, 0.5, 0.55, 0.9, 0.2, 0.0, 0.0, 0.0, 0.0];
+    assert_eq!(with_step(&p, &o, 3), vec![Note::new(60, ms(3), ms(8), 100)]);
+    // A 25 frames/s video shown at 50 (every frame twice): the key-down channel rises a
+    // frame pair early (frame 2), the strike shows on the pair 4 and 5 alike; the note
+    // starts at 4, as at 25 frames/s, not at 3.
+    let p = [0.0, 0.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.0, 0.0];
+    let o = [0.0, 0.0, 0.3, 0.3, 0.9, 0.9, 0.1, 0.1, 0.0, 0.0];
+    assert_eq!(with_step(&p, &o, 2), vec![Note::new(60, ms(4), ms(8), 100)]);
     for step in [0, 11] {
         assert!(
             TrackerParams {
