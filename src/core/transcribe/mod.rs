@@ -23,7 +23,8 @@
 //!    before the note sounds; the onset channel marks the strike itself. When the net's window
 //!    takes every `window_step`-th frame (faster video), a strike shows on that many frames in a
 //!    row: the start is the first of the frames just before the peak (up to `window_step - 1`,
-//!    at most three, never before the key went down) whose onset is at least half the peak's.
+//!    at most three, never before the key went down) whose onset equals the peak's within
+//!    0.005 (a rising onset is the strike coming, not the same strike seen twice).
 //!
 //! A frame leaves the tracker once its decision is final: the look-ahead is
 //! `radius + max(min_frames + max_dropout, onset_align + 1) - 1` frames
@@ -86,9 +87,14 @@ pub struct TrackerParams {
 /// fires a frame or two before the key-down probability crosses its threshold).
 const GATE_BEFORE: usize = 3;
 
-/// With a window step above 1, a frame just before an onset peak whose onset is at least this
-/// share of the peak's shows the same strike.
-const SAME_STRIKE: f32 = 0.5;
+/// With a window step above 1, a frame just before an onset peak whose onset is within this of
+/// the peak's shows the same strike: two windows that see the same images (a video of
+/// repeated frames) or the same up-then-down pattern (a key that drops within a frame) score
+/// alike. A real key's onset rises over the frames before its peak; a looser bound reached
+/// back into those: on Bach at 25 frames/s shown at 50, a tenth of the peak moved 85 of 183
+/// starts a frame earlier than the 25 frames/s chain puts them, 0.005 moved 12, no bound at
+/// all (the later of a pair wins) 35 a frame later.
+const SAME_STRIKE: f32 = 0.005;
 
 impl Default for TrackerParams {
     fn default() -> Self {
@@ -485,7 +491,7 @@ impl NoteTracker {
                             let f = i.saturating_sub(back as u64);
                             if back as u64 >= step
                                 || f < c.down_at
-                                || o.get(k).is_none_or(|&p| p < v * SAME_STRIKE)
+                                || o.get(k).is_none_or(|&p| p < v - SAME_STRIKE)
                             {
                                 break;
                             }
