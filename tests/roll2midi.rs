@@ -121,9 +121,13 @@ fn noisy(clean: &[VelocityFrame], seed: u64) -> Vec<ProbFrame> {
 
 /// Run frames through `roll2midi <props> ! midienc` and read the notes back.
 fn transcribe(frames: &[ProbFrame], onset: bool, props: &str) -> Vec<Note> {
+    transcribe_caps(frames, &prob_caps(onset), props)
+}
+
+fn transcribe_caps(frames: &[ProbFrame], caps: &gst::Caps, props: &str) -> Vec<Note> {
     let p = with_appsrc(
         &format!("roll2midi {props} ! midienc ! appsink name=out"),
-        &prob_caps(onset),
+        caps,
         prob_buffers(frames),
     );
     let (bufs, caps) = collect_with(p).unwrap();
@@ -541,23 +545,27 @@ fn onset_gate_drops_keys_lit_up_without_a_strike() {
     assert_eq!(pitches("onset-gate=0"), vec![21 + 40, 21 + 50]);
 }
 
+/// 30 frames with key 40 down from frame 5 to 19 and these (frame, probability) onsets.
+fn key_40_down_at_5(onsets: &[(usize, f32)]) -> Vec<ProbFrame> {
+    roll_of(30, |i, frame, onset| {
+        if (5..20).contains(&i) {
+            frame[40] = 0.95;
+        }
+        onset[40] = onsets
+            .iter()
+            .find(|(f, _)| *f == i)
+            .map_or(0.0, |(_, p)| *p);
+    })
+}
+
 #[test]
 fn onset_align_starts_a_note_at_its_strike() {
     init();
     // Key 40's key-down probability rises at frame 5, a frame before its strike (the onset
     // channel peaks at frame 6), as a key that starts to move before it sounds.
-    let frames = roll_of(30, |i, frame, onset| {
-        if (5..20).contains(&i) {
-            frame[40] = 0.95;
-        }
-        // Above the onset threshold (0.5) from frame 5 on, so frame 6 does not strike it
-        // again: only the alignment moves the start.
-        onset[40] = match i {
-            5 => 0.6,
-            6 => 0.9,
-            _ => 0.0,
-        };
-    });
+    // Above the onset threshold (0.5) from frame 5 on, so frame 6 does not strike it again:
+    // only the alignment moves the start.
+    let frames = key_40_down_at_5(&[(5, 0.6), (6, 0.9)]);
     let starts = |props: &str| -> Vec<(u8, u64)> {
         transcribe(&frames, true, props)
             .iter()
@@ -580,25 +588,10 @@ fn onset_align_takes_the_first_frame_of_a_wider_window() {
     init();
     // The key goes down at frame 5; the onset channel shows it on frames 5 and 6 alike, the
     // second a hair higher.
-    let frames = roll_of(30, |i, frame, onset| {
-        if (5..20).contains(&i) {
-            frame[40] = 0.95;
-        }
-        onset[40] = match i {
-            4 => 0.2,
-            5 => 0.9,
-            6 => 0.903,
-            _ => 0.0,
-        };
-    });
+    let frames = key_40_down_at_5(&[(4, 0.2), (5, 0.9), (6, 0.903)]);
     let start = |step: usize| -> u64 {
-        let p = with_appsrc(
-            "roll2midi onset-align=80 ! midienc ! appsink name=out",
-            &caps::with_window_step(prob_caps(true), step),
-            prob_buffers(&frames),
-        );
-        let (bufs, _) = collect_with(p).unwrap();
-        let notes = smf_to_notes(bufs[0].map_readable().unwrap().as_slice()).unwrap();
+        let caps = caps::with_window_step(prob_caps(true), step);
+        let notes = transcribe_caps(&frames, &caps, "onset-align=80");
         assert_eq!(notes.len(), 1);
         notes[0].start / (40 * MSECOND)
     };
