@@ -91,9 +91,9 @@ const GATE_BEFORE: usize = 3;
 /// the peak's shows the same strike: two windows that see the same images (a video of
 /// repeated frames) or the same up-then-down pattern (a key that drops within a frame) score
 /// alike. A real key's onset rises over the frames before its peak; a looser bound reached
-/// back into those: on Bach at 25 frames/s shown at 50, a tenth of the peak moved 85 of 183
-/// starts a frame earlier than the 25 frames/s chain puts them, 0.005 moved 12, no bound at
-/// all (the later of a pair wins) 35 a frame later.
+/// back into those: on Bach at 25 frames/s shown at 50, a bound of 0.9 times the peak moved 94
+/// of 183 starts a frame earlier than the 25 frames/s chain puts them, 0.005 moved 12, and
+/// without the look-back (the later of a pair wins) 35 came a frame later.
 const SAME_STRIKE: f32 = 0.005;
 
 impl Default for TrackerParams {
