@@ -126,7 +126,9 @@ impl Default for Settings {
 }
 
 impl Settings {
-    fn params(&self, frame: gst::ClockTime) -> TrackerParams {
+    /// The tracker's parameters for frames of this duration, from a net whose window sees one
+    /// strike on `window_step` frames in a row (see [`caps::FIELD_WINDOW_STEP`]).
+    fn params(&self, frame: gst::ClockTime, window_step: usize) -> TrackerParams {
         let frame_ms = frame.nseconds() as f64 / 1e6;
         let frames = |ms: u32| {
             if frame_ms > 0.0 {
@@ -154,7 +156,7 @@ impl Settings {
             },
             gate_hold: (frames(GATE_HOLD_MS) + 1e-6).floor().min(1000.0) as usize,
             onset_align: (frames(self.onset_align_ms) + 1e-6).floor().min(10.0) as usize,
-            window_step: 1,
+            window_step: window_step.clamp(1, 10),
         }
     }
 }
@@ -357,11 +359,7 @@ impl Roll2Midi {
         if let (false, Some(t)) = (settings.onset_threshold_set, model_onset) {
             settings.onset_threshold = t;
         }
-        let params = TrackerParams {
-            // How many frames in a row video2roll's window sees one strike on.
-            window_step: caps::roll_window_step(caps).min(10),
-            ..settings.params(frame_duration)
-        };
+        let params = settings.params(frame_duration, caps::roll_window_step(caps));
         let tracker = NoteTracker::new(params, layout).map_err(|e| {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{e}"));
             gst::loggable_error!(CAT, "bad settings")

@@ -236,9 +236,9 @@ impl Video2Roll {
         let known = (info.fps().numer() > 0 && info.fps().denom() > 0).then(|| info.fps());
         let framerate = known.unwrap_or(gst::Fraction::new(25, 1));
         let fps = known.map_or(0.0, |f| f64::from(f.numer()) / f64::from(f.denom()));
-        let step = window_step(fps, self.settings().window_rate);
-        {
+        let step = {
             let settings = self.settings();
+            let step = window_step(fps, settings.window_rate);
             let margin = settings.processing_margin;
             let frame_duration = caps::frame_duration(framerate);
             gst::debug!(
@@ -266,7 +266,8 @@ impl Video2Roll {
                 next_pts: None,
                 margin: ProcessingMargin::from_property(margin, frame_duration),
             });
-        }
+            step
+        };
         let _ = self
             .obj()
             .post_message(gst::message::Latency::builder().src(&*self.obj()).build());

@@ -418,7 +418,7 @@ impl NoteTracker {
         let gate = self.params.onset_gate;
         let gating = gate > 0.0 && onset_p.is_some();
         let align = self.params.onset_align as u64;
-        let step = self.params.window_step as u64;
+        let step = self.params.window_step;
         let aligning = align > 0 && onset_p.is_some();
         if let Some(o) = onset_p.filter(|_| gating || aligning) {
             // The oldest frame's buffer is reused once the window is full.
@@ -487,12 +487,10 @@ impl NoteTracker {
                         // at the first frame whose window shows it. A window of every
                         // `step`-th frame sees one strike from `step` frames in a row.
                         let mut start = i;
-                        for (back, o) in self.recent_onsets.iter().rev().enumerate().skip(1) {
+                        let before = self.recent_onsets.iter().rev().enumerate().skip(1);
+                        for (back, o) in before.take(step - 1) {
                             let f = i.saturating_sub(back as u64);
-                            if back as u64 >= step
-                                || f < c.down_at
-                                || o.get(k).is_none_or(|&p| p < v - SAME_STRIKE)
-                            {
+                            if f < c.down_at || o.get(k).is_none_or(|&p| p < v - SAME_STRIKE) {
                                 break;
                             }
                             start = f;

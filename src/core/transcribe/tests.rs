@@ -102,8 +102,14 @@ fn gated(p: &[f32], o: &[f32], gate: f32) -> Vec<Note> {
 
 /// Notes of one key with an onset channel, starts aligned to strikes up to `align` frames.
 fn aligned(p: &[f32], o: &[f32], align: usize) -> Vec<Note> {
+    aligned_every(p, o, align, 1)
+}
+
+/// The same from a net whose window takes every `step`-th frame.
+fn aligned_every(p: &[f32], o: &[f32], align: usize, step: usize) -> Vec<Note> {
     let params = TrackerParams {
         onset_align: align,
+        window_step: step,
         // Re-strikes only by a clear onset rising.
         onset_threshold: 0.95,
         ..params(2, 0.0)
@@ -160,15 +166,7 @@ fn onset_alignment_starts_a_note_at_its_strike() {
 #[test]
 fn onset_alignment_takes_the_first_frame_a_wider_window_shows_a_strike_on() {
     let ms = |f: u64| f * 40 * MSECOND;
-    let with_step = |p: &[f32], o: &[f32], step| {
-        let params = TrackerParams {
-            onset_align: 2,
-            window_step: step,
-            onset_threshold: 0.95,
-            ..params(2, 0.0)
-        };
-        one_key_notes(p, o, params)
-    };
+    let with_step = |p: &[f32], o: &[f32], step| aligned_every(p, o, 2, step);
     // A window of every 2nd frame sees the key go down (frame 3) from frames 3 and 4 alike
     // (the same images, or the same up-then-down pattern); the later one scores a hair higher.
     let p = [0.0, 0.0, 0.4, 0.9, 0.9, 0.9, 0.9, 0.9, 0.0, 0.0];
