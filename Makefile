@@ -65,7 +65,7 @@ inspect: plugin
 	GST_PLUGIN_PATH=$(CURDIR)/$(PLUGIN_DIR)/release gst-inspect-1.0 pianola
 
 # Re-make the shipped video2roll model from scratch, resumable, and print its held-out figures
-# (about 65 minutes on 2 cores; see models/README.md).
+# (about 75 minutes on 2 cores; see models/README.md).
 model: setup
 	bash scripts/train-model.sh
 
