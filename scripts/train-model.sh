@@ -19,7 +19,7 @@
 # shipped with a key-down threshold of 0.80: the best frame F1 of the held-out pianists
 # through the whole element chain, measured on the model before --mirror (0.70, which its
 # validation windows chose, 0.75 and 0.80 gave 0.8998, 0.9007 and 0.9009). Time on 2 CPU cores: a minute or two to decode the clips
-# (once; cached in target/strip-cache), STEPS training steps (45 to 65 minutes for the
+# (once; cached in target/strip-cache), STEPS training steps (45 to 70 minutes for the
 # shipped 9,000 at 0.3 to 0.45 s a step; 6,000 before 2026-12-07: STEPS=6000 re-makes the
 # models and ablation rows of that time), 7 minutes of evaluation.
 # Output: $OUT (default target/model/video2roll.safetensors, so the shipped files are not
